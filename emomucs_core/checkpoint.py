@@ -1,0 +1,149 @@
+"""Model bundles: one safetensors file with weights, config, separator, data and metrics.
+
+Only tensors and a JSON header are stored, so loading a bundle never executes
+code from the file (no pickle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .features import MelParams
+from .nets import EmoMucs, NetConfig
+
+#: Version of the bundle layout; bumped on incompatible changes.
+FORMAT_VERSION = 1
+_KEY = "emomucs"
+#: Bundle shipped inside the package and used when no model is configured.
+DEFAULT_BUNDLE = Path(__file__).parent / "models" / "emomucs-default.safetensors"
+
+
+class BundleError(Exception):
+    """A bundle that cannot be loaded: missing, corrupt or incompatible."""
+
+
+@dataclass
+class Bundle:
+    """A trained model with everything needed to use and describe it.
+
+    Attributes
+    ----------
+    model : the network, in eval mode.
+    config : its :class:`NetConfig`.
+    mel : feature parameters the model was trained with.
+    window_seconds : length of one model window.
+    separator : spec of the separator used in training (``{"backend", "model"}``),
+        or ``None`` for mix-only models.
+    data : description of the training data.
+    metrics : evaluation results.
+    name : human name; :attr:`id` adds a content hash.
+    """
+
+    model: EmoMucs
+    mel: MelParams = field(default_factory=MelParams)
+    window_seconds: float = 20.0
+    separator: dict[str, Any] | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    name: str = "emomucs"
+    digest: str = ""
+
+    @property
+    def config(self) -> NetConfig:
+        return self.model.cfg
+
+    @property
+    def id(self) -> str:
+        """``<name>-<first 8 hex of the weights' sha256>``: changes whenever the weights do."""
+        return f"{self.name}-{(self.digest or _digest(self.model.state_dict()))[:8]}"
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "config": self.config.to_dict(),
+            "mel": self.mel.to_dict(),
+            "window_seconds": self.window_seconds,
+            "separator": self.separator,
+            "data": self.data,
+            "metrics": self.metrics,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the bundle to ``path`` (a ``.safetensors`` file) atomically."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        self.digest = _digest(state)
+        tmp = path.with_name(path.name + ".tmp")
+        save_file(state, str(tmp), metadata={_KEY: json.dumps(self.header())})
+        tmp.replace(path)
+        return path
+
+
+def load_bundle(path: str | Path | None = None) -> Bundle:
+    """Load a bundle; ``None`` loads the default model shipped with the package.
+
+    Raises :class:`BundleError` with the file and the reason on any problem.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path).expanduser() if path else DEFAULT_BUNDLE
+    if not path.is_file():
+        raise BundleError(f"{path}: model bundle not found")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise BundleError(f"{path}: not a valid model bundle ({exc})") from None
+    if _KEY not in meta:
+        raise BundleError(f"{path}: not an emomucs bundle (no '{_KEY}' header)")
+    try:
+        header = json.loads(meta[_KEY])
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path}: corrupt bundle header ({exc})") from None
+    version = header.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleError(f"{path}: bundle format {version} is not supported (this emomucs reads {FORMAT_VERSION})")
+    try:
+        config = NetConfig.from_dict(header["config"])
+        mel = MelParams(**header.get("mel", {}))
+        model = EmoMucs(config)
+        model.load_state_dict(state, strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise BundleError(f"{path}: weights do not match the bundle's config ({_first_line(exc)})") from None
+    model.eval()
+    return Bundle(
+        model=model,
+        mel=mel,
+        window_seconds=float(header.get("window_seconds", 20.0)),
+        separator=header.get("separator"),
+        data=header.get("data", {}),
+        metrics=header.get("metrics", {}),
+        name=header.get("name", path.stem),
+        digest=_digest(state),
+    )
+
+
+def _digest(state: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(state):
+        h.update(key.encode())
+        h.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:200]

@@ -1,0 +1,280 @@
+"""Files in, predictions out: decode, separate, featurise, predict, attribute.
+
+Windows of many files are batched through the separator and the model; files
+are decoded by a pool of threads while the previous batch runs. A file that
+cannot be analysed yields a :class:`Prediction` with ``error`` set, and the
+rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+
+from .attribution import dominant_source, subset_values, shapley
+from .audio import SEPARATION_RATE, AudioError, AudioFile, choose_windows
+from .checkpoint import Bundle, load_bundle
+from .device import choose_device
+from .features import MelParams, features_from_audio
+from .separation import Separator, make_separator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    """The result for one file.
+
+    valence, arousal : in [0, 1], 0.5 neutral (mean over windows); None on error.
+    contributions : ``{source: {"valence": c, "arousal": c}}``, signed Shapley
+        values in the same unit; per output they sum to the prediction minus
+        the prediction with every source silent.
+    dominant_source : source with the largest ``|c_valence| + |c_arousal|``.
+    windows : per window ``{"start": s, "valence": v, "arousal": a}`` (seconds, unit values).
+    model_id : id of the bundle; elapsed : wall seconds spent on this file.
+    error : one-line reason when the file could not be analysed.
+    """
+
+    path: Path
+    valence: float | None = None
+    arousal: float | None = None
+    contributions: dict[str, dict[str, float]] = field(default_factory=dict)
+    dominant_source: str | None = None
+    windows: list[dict[str, float]] = field(default_factory=list)
+    model_id: str = ""
+    elapsed: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["path"] = str(self.path)
+        return out
+
+
+def compute_features(
+    windows: np.ndarray,
+    sources: tuple[str, ...],
+    separator: Separator | None,
+    mel: MelParams = MelParams(),
+) -> dict[str, np.ndarray]:
+    """Log-mel features of every source for a batch of stereo 44.1 kHz windows.
+
+    Parameters
+    ----------
+    windows : float32 ``(B, 2, n)``.
+    sources : wanted inputs; ``"mix"`` is the window itself, other names are stems.
+
+    Returns
+    -------
+    ``{source: float32 (B, n_mels, frames)}``.
+    """
+    stems: dict[str, np.ndarray] = {}
+    if "mix" in sources:
+        stems["mix"] = windows
+    wanted = [s for s in sources if s != "mix"]
+    if wanted:
+        if separator is None:
+            raise ValueError(f"sources {wanted} need a separator")
+        separated = separator.separate(torch.from_numpy(np.ascontiguousarray(windows)))
+        stems.update({s: separated[s].numpy() for s in wanted})
+    return {s: features_from_audio(stems[s], SEPARATION_RATE, mel) for s in sources}
+
+
+@dataclass
+class _Pending:
+    path: Path
+    started: float
+    starts: list[float] = field(default_factory=list)
+    audio: np.ndarray | None = None  # (K, 2, n) until batched
+    unit: list[np.ndarray] = field(default_factory=list)  # per window (2,)
+    contrib: list[np.ndarray] = field(default_factory=list)  # per window (n_sources, 2)
+    error: str | None = None
+
+
+class Predictor:
+    """Run a model bundle over audio files.
+
+    Parameters
+    ----------
+    bundle : a :class:`Bundle`, a path to one, or None for the packaged default model.
+    separator : a :class:`Separator`, a spec/id for :func:`make_separator`, or None for
+        the separator the bundle was trained with. A different one is used but warned about.
+    device : ``auto``, ``cpu``, ``cuda`` or ``mps``: for the model and the separator.
+    windows : analysis windows per track (K).
+    batch_size : windows per separator and model batch.
+    threads : decoding threads.
+    demucs_repo : local folder of demucs weights (passed to a demucs separator).
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle | str | Path | None = None,
+        separator: Separator | str | dict | None = None,
+        device: str = "auto",
+        windows: int = 3,
+        batch_size: int = 4,
+        threads: int = 2,
+        demucs_repo: str | Path | None = None,
+    ):
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        self.model = self.bundle.model.eval()
+        self.device = choose_device(device)
+        self.model.to(self.device)
+        self.sources = self.model.sources
+        self.windows = max(1, int(windows))
+        self.batch_size = max(1, int(batch_size))
+        self.threads = max(1, int(threads))
+        self.separator = self._separator(separator, device, demucs_repo)
+        self._absent: dict[str, torch.Tensor] | None = None
+
+    @property
+    def model_id(self) -> str:
+        return self.bundle.id
+
+    def _separator(self, separator, device, repo) -> Separator | None:
+        trained = self.bundle.separator
+        if all(s == "mix" for s in self.sources):
+            return None
+        if separator is None:
+            if not trained:
+                raise ValueError("the bundle names no separator; pass one")
+            return make_separator(trained, repo=repo, device=device)
+        if not isinstance(separator, Separator):
+            separator = make_separator(separator, repo=repo, device=device)
+        if trained and separator.spec != {k: trained.get(k) for k in separator.spec}:
+            log.warning(
+                "separator %s differs from the one the model was trained with (%s:%s); results may be off",
+                separator.id, trained.get("backend"), trained.get("model", ""),
+            )
+        return separator
+
+    # -- public -----------------------------------------------------------
+    def predict(self, paths: Iterable[str | Path]) -> Iterator[Prediction]:
+        """Yield one :class:`Prediction` per path, in order."""
+        pending: deque[_Pending] = deque()
+        queue: list[tuple[_Pending, int]] = []  # (file, window index) awaiting a batch
+        with ThreadPoolExecutor(self.threads) as pool:
+            for item in _lookahead(pool, self._decode, paths, 2 * self.threads):
+                pending.append(item)
+                if item.audio is not None:
+                    queue += [(item, k) for k in range(len(item.starts))]
+                while len(queue) >= self.batch_size:
+                    self._run(queue[: self.batch_size])
+                    del queue[: self.batch_size]
+                yield from map(self._result, self._finished(pending))
+            while queue:
+                self._run(queue[: self.batch_size])
+                del queue[: self.batch_size]
+                yield from map(self._result, self._finished(pending))
+
+    def predict_one(self, path: str | Path) -> Prediction:
+        return next(self.predict([path]))
+
+    # -- steps ------------------------------------------------------------
+    def _decode(self, path: str | Path) -> _Pending:
+        item = _Pending(Path(path), time.perf_counter())
+        try:
+            with AudioFile(item.path) as audio:
+                chosen = choose_windows(audio, self.windows, self.bundle.window_seconds)
+                item.starts = [w.start for w in chosen]
+                item.audio = np.stack([audio.read(w.start, w.duration) for w in chosen])
+        except AudioError as exc:
+            item.error = str(exc)
+        except MemoryError:
+            item.error = "out of memory while decoding"
+        except Exception as exc:  # a decoder bug must not stop the batch
+            item.error = f"cannot decode ({type(exc).__name__}: {exc})".splitlines()[0]
+        return item
+
+    def _run(self, batch: list[tuple[_Pending, int]]) -> None:
+        batch = [(item, k) for item, k in batch if not item.error]
+        if not batch:
+            return
+        windows = np.stack([item.audio[k] for item, k in batch])
+        try:
+            unit, contrib = self._infer(windows)
+        except Exception as exc:
+            reason = f"analysis failed ({type(exc).__name__}: {exc})".splitlines()[0]
+            for item, _ in batch:
+                item.error = item.error or reason
+            return
+        for j, (item, _) in enumerate(batch):
+            item.unit.append(unit[j])
+            item.contrib.append(contrib[j])
+
+    def _infer(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Unit predictions ``(B, 2)`` and contributions ``(B, n_sources, 2)`` of windows ``(B, 2, n)``."""
+        feats = compute_features(windows, self.sources, self.separator, self.bundle.mel)
+        with torch.inference_mode():
+            x = {s: torch.from_numpy(f).to(self.device) for s, f in feats.items()}
+            present = self.model.embed(x)
+            if not self.model.fused:
+                unit = self.model.to_unit(present[self.sources[0]])
+                return unit.cpu().numpy(), np.zeros((len(windows), len(self.sources), 2), np.float32)
+            masks, values = subset_values(self.model, present, self._absent_features())
+            contrib = shapley(masks.cpu(), values.cpu())
+            return values[-1].cpu().numpy(), contrib.numpy()
+
+    def _absent_features(self) -> dict[str, torch.Tensor]:
+        """Fusion-stage features of a silent stem, per source: ``{source: (d,)}``."""
+        if self._absent is None:
+            mel = self.bundle.mel
+            frames = mel.frames(self.bundle.window_seconds)
+            silent = torch.full((1, mel.n_mels, frames), mel.silence_db, device=self.device)
+            emb = self.model.embed({s: silent for s in self.sources})
+            self._absent = {s: e[0] for s, e in emb.items()}
+        return self._absent
+
+    @staticmethod
+    def _finished(pending: deque[_Pending]) -> Iterator[_Pending]:
+        """Pop files from the front of ``pending`` whose every window is done."""
+        while pending and (pending[0].error or len(pending[0].unit) == len(pending[0].starts)):
+            yield pending.popleft()
+
+    def _result(self, item: _Pending) -> Prediction:
+        elapsed = time.perf_counter() - item.started
+        item.audio = None
+        if item.error:
+            return Prediction(item.path, model_id=self.model_id, elapsed=elapsed, error=item.error)
+        unit = np.stack(item.unit)  # (K, 2)
+        contrib = np.stack(item.contrib).mean(axis=0)  # (n_sources, 2)
+        prediction = Prediction(
+            path=item.path,
+            valence=float(unit[:, 0].mean()),
+            arousal=float(unit[:, 1].mean()),
+            windows=[
+                {"start": round(s, 3), "valence": float(u[0]), "arousal": float(u[1])}
+                for s, u in zip(item.starts, unit)
+            ],
+            model_id=self.model_id,
+            elapsed=elapsed,
+        )
+        if self.model.fused:
+            prediction.contributions = {
+                s: {"valence": float(c[0]), "arousal": float(c[1])} for s, c in zip(self.sources, contrib)
+            }
+            prediction.dominant_source = dominant_source(torch.from_numpy(contrib[None]), self.sources)[0]
+        return prediction
+
+
+def _lookahead(pool: ThreadPoolExecutor, fn, items: Iterable, depth: int) -> Iterator:
+    """``map(fn, items)`` on ``pool``, in order, with at most ``depth`` calls in flight."""
+    futures: deque = deque()
+    for item in items:
+        futures.append(pool.submit(fn, item))
+        if len(futures) >= depth:
+            yield futures.popleft().result()
+    while futures:
+        yield futures.popleft().result()

@@ -1,0 +1,42 @@
+"""beets-emomucs: music emotion tagging (valence, arousal, dominant source) for beets."""
+
+from pathlib import Path
+
+from setuptools import find_namespace_packages, setup
+
+setup(
+    name="beets-emomucs",
+    version="0.1.0",
+    description="Tag a beets library with valence, arousal and the dominant source (EmoMucs).",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_namespace_packages(include=["emomucs_core", "emomucs_core.*", "beetsplug"]),
+    package_data={"emomucs_core": ["models/*.safetensors", "examples/*"]},
+    install_requires=[
+        "beets>=2.0",
+        # A floor only: pin nothing that makes pip swap a CPU build for a CUDA one.
+        "torch>=2.1",
+        "demucs>=4.0",
+        "librosa>=0.10",
+        "mutagen>=1.46",
+        "click>=8.0",
+        "soundfile>=0.12",
+        "soxr>=0.3",
+        "av>=12.0",  # PyAV bundles FFmpeg: m4a/AAC, ALAC, WMA without a system ffmpeg
+        "safetensors>=0.4",
+        "numpy>=1.24",
+    ],
+    extras_require={
+        "train": ["scikit-learn>=1.3", "matplotlib>=3.7"],
+        "test": ["pytest>=7", "scikit-learn>=1.3", "matplotlib>=3.7"],
+    },
+    entry_points={"console_scripts": ["emomucs = emomucs_core.cli:main"]},
+    classifiers=[
+        "Environment :: Console",
+        "Environment :: Plugins",
+        "Topic :: Multimedia :: Sound/Audio :: Analysis",
+        "Programming Language :: Python :: 3",
+    ],
+)
