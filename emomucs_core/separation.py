@@ -73,7 +73,9 @@ class DemucsSeparator(Separator):
         (demucs' ``--repo`` layout). Without it the Hugging Face cache is used,
         then the network.
     device : ``auto`` (cuda, then mps, then cpu) or a torch device string.
-    shifts, overlap, segment : passed to ``demucs.apply.apply_model``.
+    shifts, overlap, segment : passed to ``demucs.apply.apply_model``. ``shifts``
+        defaults to 0, not demucs' 1: random shifts make results differ between
+        runs, and a tagger must give the same values twice.
     """
 
     def __init__(
@@ -81,7 +83,7 @@ class DemucsSeparator(Separator):
         model: str = "htdemucs",
         repo: str | Path | None = None,
         device: str = "auto",
-        shifts: int = 1,
+        shifts: int = 0,
         overlap: float = 0.25,
         segment: float | None = None,
     ):

@@ -73,3 +73,50 @@ def synth_music(
     mix = 0.8 * mix / max(1e-9, np.abs(mix).max())
     out = np.stack([mix * (1.0 - 0.1 * c) for c in range(channels)], axis=1)
     return out.astype(np.float32)
+
+
+#: Extensions :func:`write_audio` can produce, with (container, codec) for PyAV where libsndfile cannot write.
+_PYAV_FORMATS = {".m4a": ("ipod", "aac"), ".wma": ("asf", "wmav2")}
+_SOUNDFILE_FORMATS = {
+    ".wav": {}, ".flac": {}, ".aiff": {}, ".aif": {},
+    ".mp3": {"format": "MP3"},
+    ".ogg": {"format": "OGG", "subtype": "VORBIS"},
+    ".opus": {"format": "OGG", "subtype": "OPUS"},
+}
+AUDIO_EXTENSIONS = tuple(_SOUNDFILE_FORMATS) + tuple(_PYAV_FORMATS)
+
+
+def write_audio(path: str | Path, audio: np.ndarray, samplerate: int, codec: str | None = None) -> Path:
+    """Encode ``audio`` ``(n, channels)`` float in [-1, 1] to ``path``; the format follows the extension.
+
+    WAV, FLAC, AIFF, MP3, Ogg Vorbis and Opus via libsndfile; M4A and WMA via
+    PyAV, with the codec ``aac`` (default) or ``alac`` for M4A. Opus needs 48,
+    24, 16, 12 or 8 kHz, as the codec does.
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext in _SOUNDFILE_FORMATS:
+        import soundfile as sf
+
+        sf.write(str(path), audio, samplerate, **_SOUNDFILE_FORMATS[ext])
+        return path
+    if ext not in _PYAV_FORMATS:
+        raise ValueError(f"cannot write {ext} files")
+    import av
+
+    container_format, default_codec = _PYAV_FORMATS[ext]
+    codec = codec or default_codec
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
+    layout = "mono" if channels == 1 else "stereo"
+    pcm = (np.clip(audio.reshape(-1, channels), -1, 1) * 32767).astype(np.int16)
+    with av.open(str(path), "w", format=container_format) as out:
+        stream = out.add_stream(codec, rate=samplerate, layout=layout)
+        if codec != "alac":
+            stream.bit_rate = 128_000
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout=layout)
+        frame.sample_rate = samplerate
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path

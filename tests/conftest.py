@@ -1,0 +1,51 @@
+"""Shared fixtures: a small random-weight Demucs in demucs' local-repo layout and a test bundle.
+
+Pretrained weights cannot be downloaded here, so the only thing not real in
+these tests is the weights: the Demucs model is HTDemucs built with demucs' own
+classes and loaded by demucs' own loader, and the bundle is an untrained EmoMucs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from emomucs_core.checkpoint import Bundle
+from emomucs_core.nets import EmoMucs, NetConfig
+from emomucs_core.testing import synth_music, write_audio, write_demucs_repo
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def demucs_repo(tmp_path_factory) -> Path:
+    """Folder holding a small random-weight HTDemucs saved as ``htdemucs``."""
+    return write_demucs_repo(tmp_path_factory.mktemp("demucs_repo"), name="htdemucs", size="small")
+
+
+def make_bundle(arch: str = "c2d", fusion: str = "late", sources=("vocals", "drums", "bass", "other"),
+                head: str = "regression", seed: int = 0) -> Bundle:
+    """An untrained EmoMucs bundle recording the demucs ``htdemucs`` separator."""
+    torch.manual_seed(seed)
+    model = EmoMucs(NetConfig(arch=arch, fusion=fusion, sources=tuple(sources), head=head)).eval()
+    separator = None if tuple(sources) == ("mix",) else {"backend": "demucs", "model": "htdemucs"}
+    return Bundle(model, separator=separator, name="test", data={"name": "none (random weights)"})
+
+
+@pytest.fixture(scope="session")
+def bundle_path(tmp_path_factory) -> Path:
+    """A saved test bundle (C2D, late fusion, random weights)."""
+    return make_bundle().save(tmp_path_factory.mktemp("bundle") / "test.safetensors")
+
+
+@pytest.fixture(scope="session")
+def music_files(tmp_path_factory) -> dict[str, Path]:
+    """Short synthetic songs: a 12-s stereo WAV, an 8-s mono FLAC at 22.05 kHz, a 25-s MP3."""
+    folder = tmp_path_factory.mktemp("music")
+    return {
+        "wav": write_audio(folder / "song.wav", synth_music(12, 44100, seed=1), 44100),
+        "flac": write_audio(folder / "mono.flac", synth_music(8, 22050, channels=1, seed=2), 22050),
+        "mp3": write_audio(folder / "long.mp3", synth_music(25, 44100, seed=3), 44100),
+    }

@@ -1,0 +1,76 @@
+"""Model bundles: round trip, ids, and rejection of corrupt or mismatched files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from conftest import make_bundle
+from emomucs_core.checkpoint import FORMAT_VERSION, BundleError, load_bundle
+
+
+def test_round_trip_keeps_weights_config_and_card(tmp_path):
+    bundle = make_bundle(arch="c1d", fusion="mid", head="logistic")
+    bundle.metrics = {"quadrant_accuracy": 0.5}
+    path = bundle.save(tmp_path / "b.safetensors")
+    loaded = load_bundle(path)
+    assert loaded.config == bundle.config
+    assert loaded.separator == {"backend": "demucs", "model": "htdemucs"}
+    assert loaded.metrics == {"quadrant_accuracy": 0.5}
+    assert loaded.id == bundle.id and loaded.id.startswith("test-")
+    x = {s: torch.randn(2, 96, 400) for s in bundle.config.sources}
+    assert torch.equal(loaded.model(x), bundle.model.eval()(x))
+
+
+def test_id_changes_with_the_weights(tmp_path):
+    assert make_bundle(seed=1).id != make_bundle(seed=2).id
+
+
+def _header(path):
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads(f.metadata()["emomucs"])
+
+
+def test_mismatched_config_is_rejected(tmp_path):
+    path = make_bundle().save(tmp_path / "b.safetensors")
+    header = _header(path)
+    header["config"]["arch"] = "c1d"
+    save_file(load_file(str(path)), str(path), metadata={"emomucs": json.dumps(header)})
+    with pytest.raises(BundleError, match="do not match"):
+        load_bundle(path)
+
+
+def test_newer_format_is_rejected(tmp_path):
+    path = make_bundle().save(tmp_path / "b.safetensors")
+    header = _header(path)
+    header["format_version"] = FORMAT_VERSION + 1
+    save_file(load_file(str(path)), str(path), metadata={"emomucs": json.dumps(header)})
+    with pytest.raises(BundleError, match="not supported"):
+        load_bundle(path)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "pickle", "foreign"])
+def test_corrupt_or_foreign_files_are_rejected(tmp_path, damage):
+    path = make_bundle().save(tmp_path / "b.safetensors")
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"\x00" * 100)
+    elif damage == "pickle":  # a torch pickle is never unpickled
+        torch.save({"state": torch.zeros(1)}, path)
+    else:
+        save_file({"w": torch.zeros(2)}, str(path))
+    with pytest.raises(BundleError) as info:
+        load_bundle(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_bundle_names_the_file(tmp_path):
+    with pytest.raises(BundleError, match="not found"):
+        load_bundle(tmp_path / "nope.safetensors")

@@ -1,0 +1,60 @@
+"""The emomucs command line, run end to end as a user would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from emomucs_core.cli import main
+
+PMEMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "pmemo-samples" / "PMEmo2019" / "chorus"
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "emomucs_core.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_predict_prints_json_lines_and_errors_on_stderr(bundle_path, demucs_repo, music_files, tmp_path):
+    bad = tmp_path / "bad.mp3"
+    bad.write_text("not audio")
+    files = sorted(PMEMO.glob("*.mp3"))[:2] if PMEMO.is_dir() else [music_files["mp3"]]
+    out = _run("predict", *files, bad, "--model", bundle_path, "--demucs-repo", demucs_repo,
+               "--json", "--windows", "1", "--device", "cpu")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [Path(r["path"]) for r in rows] == files
+    assert all(0 <= r["valence"] <= 1 and r["dominant_source"] for r in rows)
+    assert f"error: {bad}: not a readable audio file" in out.stderr
+
+
+def test_predict_table_and_exit_status_when_nothing_succeeds(bundle_path, demucs_repo, music_files, tmp_path):
+    runner = CliRunner()
+    ok = runner.invoke(main, ["predict", str(music_files["flac"]), "--model", str(bundle_path),
+                              "--demucs-repo", str(demucs_repo), "--windows", "1"])
+    assert ok.exit_code == 0, ok.output
+    header, row = ok.output.splitlines()[:2]
+    assert header.split()[:3] == ["valence", "arousal", "dominant"]
+    assert row.endswith(str(music_files["flac"]))
+    (tmp_path / "a.wav").write_bytes(b"")
+    bad = runner.invoke(main, ["predict", str(tmp_path / "a.wav"), "--model", str(bundle_path),
+                               "--demucs-repo", str(demucs_repo)])
+    assert bad.exit_code == 1
+
+
+def test_missing_model_is_a_clean_error(tmp_path, music_files):
+    out = CliRunner().invoke(main, ["predict", str(music_files["wav"]), "--model", str(tmp_path / "x.safetensors")])
+    assert out.exit_code == 1 and "model bundle not found" in out.output
+
+
+def test_info_prints_the_model_card(bundle_path):
+    out = CliRunner().invoke(main, ["info", "--model", str(bundle_path)])
+    assert out.exit_code == 0
+    assert "C2D vocals+drums+bass+other late fusion" in out.output
+    assert "separator  demucs:htdemucs" in out.output
+    card = json.loads(CliRunner().invoke(main, ["info", "--model", str(bundle_path), "--json"]).output)
+    assert card["format_version"] == 1 and card["id"].startswith("test-")

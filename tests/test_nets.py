@@ -1,0 +1,64 @@
+"""Network shapes, parameter counts and the fusion variants."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from emomucs_core.features import MelParams
+from emomucs_core.nets import C2D, EmoMucs, NetConfig, count_parameters
+
+FRAMES = MelParams().frames(20.0)
+SOURCES = ("vocals", "drums", "bass", "other")
+
+
+def test_c2d_has_the_papers_parameter_count():
+    assert count_parameters(C2D(NetConfig())) == 37_698  # paper, Table 1
+    assert count_parameters(EmoMucs(NetConfig(sources=("mix",)))) == 37_698  # C2D-M
+
+
+def test_a_20_second_window_has_1723_frames():
+    assert FRAMES == 1723
+
+
+@pytest.mark.parametrize(
+    "arch,fusion", [("c2d", "early"), ("c2d", "late"), ("c1d", "early"), ("c1d", "mid"), ("c1d", "late")]
+)
+def test_fused_models_predict_two_values(arch, fusion):
+    torch.manual_seed(0)
+    model = EmoMucs(NetConfig(arch=arch, fusion=fusion)).eval()
+    feats = {s: torch.randn(3, 96, FRAMES) * 10 - 40 for s in SOURCES}
+    raw = model(feats)
+    assert raw.shape == (3, 2)
+    unit = model.to_unit(raw)
+    assert torch.all((unit >= 0) & (unit <= 1))
+    emb = model.embed(feats)
+    width = {"early": 32, "mid": 64, "late": 2}[fusion]
+    assert all(e.shape == (3, width) for e in emb.values())
+    assert torch.allclose(model.fuse(emb), raw)
+
+
+def test_mid_fusion_is_c1d_only():
+    with pytest.raises(ValueError, match="mid fusion"):
+        NetConfig(arch="c2d", fusion="mid")
+
+
+def test_config_round_trip_rejects_unknown_keys():
+    cfg = NetConfig(arch="c1d", fusion="mid", head="logistic")
+    assert NetConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown"):
+        NetConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+
+
+def test_normalisation_is_part_of_the_state():
+    model = EmoMucs(NetConfig(sources=("mix",))).eval()
+    x = {"mix": torch.randn(2, 96, 300) * 10 - 40}
+    before = model(x)
+    model.set_normalisation("mix", torch.full((96,), -40.0), torch.full((96,), 10.0))
+    assert not torch.allclose(before, model(x))
+    assert torch.equal(model.state_dict()["source_nets.mix.norm.mean"], torch.full((96,), -40.0))
+
+
+def test_logistic_head_maps_logits_with_a_sigmoid():
+    model = EmoMucs(NetConfig(sources=("mix",), head="logistic"))
+    assert torch.allclose(model.to_unit(torch.tensor([[0.0, 2.0]])), torch.sigmoid(torch.tensor([[0.0, 2.0]])))

@@ -1,0 +1,91 @@
+"""Files to predictions through the small Demucs and a test bundle."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from conftest import make_bundle
+from emomucs_core.predictor import Predictor
+from emomucs_core.separation import make_separator
+from emomucs_core.testing import synth_music, write_audio
+
+
+@pytest.fixture(scope="module")
+def predictor(bundle_path, demucs_repo):
+    return Predictor(bundle_path, device="cpu", windows=2, batch_size=3, demucs_repo=demucs_repo)
+
+
+def test_predictions_are_in_range_and_contributions_add_up(predictor, music_files):
+    results = list(predictor.predict(music_files.values()))
+    assert [r.path for r in results] == list(music_files.values())
+    for r in results:
+        assert r.ok, r.error
+        assert 0 <= r.valence <= 1 and 0 <= r.arousal <= 1
+        assert set(r.contributions) == {"vocals", "drums", "bass", "other"}
+        assert r.dominant_source == max(
+            r.contributions, key=lambda s: abs(r.contributions[s]["valence"]) + abs(r.contributions[s]["arousal"])
+        )
+        assert r.model_id == predictor.model_id and r.elapsed > 0
+        assert r.windows and all(0 <= w["valence"] <= 1 for w in r.windows)
+        assert r.valence == pytest.approx(np.mean([w["valence"] for w in r.windows]))
+    # 8 s and 12 s files get one window, the 25-s file two.
+    assert [len(r.windows) for r in results] == [1, 1, 2]
+
+
+def test_contributions_sum_to_prediction_minus_all_silent(predictor, music_files):
+    r = predictor.predict_one(music_files["wav"])
+    silent = predictor.model.to_unit(predictor.model.fuse(
+        {s: e[None] for s, e in predictor._absent_features().items()})).detach().numpy()[0]
+    total_v = sum(c["valence"] for c in r.contributions.values())
+    total_a = sum(c["arousal"] for c in r.contributions.values())
+    assert total_v == pytest.approx(r.valence - silent[0], abs=1e-5)
+    assert total_a == pytest.approx(r.arousal - silent[1], abs=1e-5)
+
+
+def test_same_results_whatever_the_batching(bundle_path, demucs_repo, music_files):
+    sep = make_separator("demucs:htdemucs", repo=demucs_repo, device="cpu")
+    runs = [
+        [(r.valence, r.arousal) for r in Predictor(bundle_path, sep, windows=2, batch_size=b, threads=t).predict(
+            music_files.values())]
+        for b, t in [(1, 1), (4, 3)]
+    ]
+    assert np.allclose(runs[0], runs[1], atol=1e-5)
+
+
+def test_bad_files_yield_errors_and_the_batch_goes_on(predictor, music_files, tmp_path):
+    (tmp_path / "empty.mp3").write_bytes(b"")
+    (tmp_path / "text.mp3").write_text("not audio\n" * 100)
+    silent = write_audio(tmp_path / "silent.wav", np.zeros((44100 * 3, 2), np.float32), 44100)
+    full = write_audio(tmp_path / "full.mp3", synth_music(20, seed=9), 44100).read_bytes()
+    (tmp_path / "cut.mp3").write_bytes(full[: len(full) // 4])
+    paths = [tmp_path / "empty.mp3", music_files["wav"], tmp_path / "text.mp3", silent,
+             tmp_path / "missing.flac", tmp_path / "cut.mp3", music_files["flac"]]
+    results = list(predictor.predict(paths))
+    assert [r.path for r in results] == paths
+    by_name = {r.path.name: r for r in results}
+    assert "empty" in by_name["empty.mp3"].error
+    assert "not a readable audio file" in by_name["text.mp3"].error
+    assert "silent" in by_name["silent.wav"].error
+    assert "not found" in by_name["missing.flac"].error
+    assert by_name["cut.mp3"].ok  # a truncated file gives what it has
+    assert by_name["song.wav"].ok and by_name["mono.flac"].ok
+    assert all("\n" not in (r.error or "") for r in results)
+
+
+def test_mix_only_bundle_needs_no_separator(tmp_path, music_files):
+    path = make_bundle(sources=("mix",)).save(tmp_path / "m.safetensors")
+    predictor = Predictor(path, windows=1)
+    assert predictor.separator is None
+    r = predictor.predict_one(music_files["wav"])
+    assert r.ok and r.contributions == {} and r.dominant_source is None
+
+
+def test_a_different_separator_is_used_with_a_warning(bundle_path, demucs_repo, caplog):
+    sep = make_separator("demucs:htdemucs", repo=demucs_repo)
+    sep.spec = {"backend": "demucs", "model": "htdemucs_ft"}
+    with caplog.at_level(logging.WARNING):
+        Predictor(bundle_path, separator=sep)
+    assert "differs from the one the model was trained with" in caplog.text
