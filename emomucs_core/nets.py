@@ -16,7 +16,9 @@ from torch import nn
 
 ARCHS = ("c1d", "c2d")
 FUSIONS = ("early", "mid", "late")
-HEADS = ("regression", "logistic")
+HEADS = ("regression", "logistic", "quadrant")
+#: Russell quadrants, in the order of the ``quadrant`` head's logits.
+QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 
 
 @dataclass
@@ -26,8 +28,10 @@ class NetConfig:
     arch : ``c1d`` or ``c2d``.
     sources : inputs, e.g. ``("vocals", "drums", "bass", "other")`` or ``("mix",)``.
     fusion : ``early``, ``mid`` (C1D only) or ``late``; unused with one source.
-    head : ``regression`` (targets in [-1, 1], unit value ``(y + 1) / 2``) or
-        ``logistic`` (logits of "high valence/arousal", unit value ``sigmoid(y)``).
+    head : ``regression`` (targets in [-1, 1], unit value ``(y + 1) / 2``),
+        ``logistic`` (logits of "high valence/arousal", unit value ``sigmoid(y)``) or
+        ``quadrant`` (4 logits over Russell's quadrants Q1 V+A+, Q2 V-A+, Q3 V-A-,
+        Q4 V+A-; unit valence ``P(Q1) + P(Q4)``, unit arousal ``P(Q1) + P(Q2)``).
     n_mels : mel bands of the input.
     dropout : dropout inside the source models; ``head_dropout`` before linear layers.
     fusion_hidden : width of the fusion head's hidden layer.
@@ -57,6 +61,11 @@ class NetConfig:
             raise ValueError(f"head must be one of {HEADS}, not {self.head!r}")
         if not self.sources:
             raise ValueError("at least one source is needed")
+
+    @property
+    def outputs(self) -> int:
+        """Width of the raw output: 4 quadrant logits or 2 values (valence, arousal)."""
+        return 4 if self.head == "quadrant" else 2
 
     @classmethod
     def from_dict(cls, data: dict) -> NetConfig:
@@ -93,8 +102,6 @@ class C2D(nn.Module):
     faster on CPU and equivalent up to the BN scale sign).
     """
 
-    feature_sizes = {"early": 32, "late": 2}
-
     def __init__(self, cfg: NetConfig):
         super().__init__()
         self.norm = _Standardise(cfg.n_mels)
@@ -109,11 +116,12 @@ class C2D(nn.Module):
             ]
             channels = 32
         self.conv = nn.Sequential(*blocks)
+        self.feature_sizes = {"early": 32, "late": cfg.outputs}
         self.drop = nn.Dropout(cfg.head_dropout)
-        self.out = nn.Linear(32, 2)
+        self.out = nn.Linear(32, cfg.outputs)
 
     def embed(self, x: torch.Tensor, stage: str) -> torch.Tensor:
-        """Features at ``stage`` (``early``: ``(B, 32)``, ``late``: ``(B, 2)``) of ``x`` ``(B, M, T)``."""
+        """Features at ``stage`` (``early``: ``(B, 32)``, ``late``: ``(B, outputs)``) of ``x`` ``(B, M, T)``."""
         h = self.conv(self.norm(x).unsqueeze(1).contiguous(memory_format=torch.channels_last))
         h = h.mean(dim=(2, 3))
         if stage == "early":
@@ -132,10 +140,9 @@ class C1D(nn.Module):
     FC 64 ("mid") and FC 2 ("late"), with dropout.
     """
 
-    feature_sizes = {"early": 32, "mid": 64, "late": 2}
-
     def __init__(self, cfg: NetConfig):
         super().__init__()
+        self.feature_sizes = {"early": 32, "mid": 64, "late": cfg.outputs}
         self.norm = _Standardise(cfg.n_mels)
         self.conv = nn.Sequential(
             nn.Conv1d(cfg.n_mels, 32, 8),
@@ -148,7 +155,7 @@ class C1D(nn.Module):
             nn.BatchNorm1d(16),
         )
         self.fc1 = nn.Sequential(nn.Dropout(cfg.head_dropout), nn.Linear(32, 64), nn.ReLU())
-        self.fc2 = nn.Sequential(nn.Dropout(cfg.head_dropout), nn.Linear(64, 2))
+        self.fc2 = nn.Sequential(nn.Dropout(cfg.head_dropout), nn.Linear(64, cfg.outputs))
 
     def embed(self, x: torch.Tensor, stage: str) -> torch.Tensor:
         h = self.conv(self.norm(x))
@@ -176,13 +183,13 @@ class EmoMucs(nn.Module):
         self.source_nets = nn.ModuleDict({s: net(cfg) for s in cfg.sources})
         self.fused = len(cfg.sources) > 1
         if self.fused:
-            width = net.feature_sizes[cfg.fusion] * len(cfg.sources)
+            width = self.source_nets[cfg.sources[0]].feature_sizes[cfg.fusion] * len(cfg.sources)
             self.fusion_head = nn.Sequential(
                 nn.Dropout(cfg.head_dropout if cfg.fusion != "late" else 0.0),
                 nn.Linear(width, cfg.fusion_hidden),
                 nn.ELU(),
                 nn.Dropout(cfg.head_dropout),
-                nn.Linear(cfg.fusion_hidden, 2),
+                nn.Linear(cfg.fusion_hidden, cfg.outputs),
             )
 
     @property
@@ -204,19 +211,22 @@ class EmoMucs(nn.Module):
         return {s: self.source_nets[s].embed(feats[s], self.stage) for s in self.sources}
 
     def fuse(self, embeddings: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Raw ``(B, 2)`` prediction from per-source features."""
+        """Raw ``(B, outputs)`` prediction from per-source features."""
         if not self.fused:
             return embeddings[self.sources[0]]
         return self.fusion_head(torch.cat([embeddings[s] for s in self.sources], dim=1))
 
     def forward(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Raw ``(B, 2)`` (valence, arousal) from ``{source: (B, n_mels, frames)}``."""
+        """Raw ``(B, outputs)`` prediction from ``{source: (B, n_mels, frames)}``."""
         return self.fuse(self.embed(feats))
 
     def to_unit(self, raw: torch.Tensor) -> torch.Tensor:
-        """Map raw outputs to [0, 1] (0.5 neutral)."""
+        """Map raw outputs ``(B, outputs)`` to unit (valence, arousal) ``(B, 2)`` in [0, 1] (0.5 neutral)."""
         if self.cfg.head == "logistic":
             return torch.sigmoid(raw)
+        if self.cfg.head == "quadrant":
+            p = torch.softmax(raw, dim=-1)
+            return torch.stack([p[..., 0] + p[..., 3], p[..., 0] + p[..., 1]], dim=-1)
         return ((raw + 1) / 2).clamp(0.0, 1.0)
 
 

@@ -49,8 +49,12 @@ def synth_music(
     tempo: float = 120.0,
     root_hz: float = 220.0,
     seed: int = 0,
+    mode: str = "major",
+    drums: bool = True,
 ) -> np.ndarray:
     """A short synthetic "song": bass line, chords, a sung-like vibrato melody and drums.
+
+    ``mode`` is ``major`` or ``minor`` (scale and chord); ``drums`` adds kick and hi-hat.
 
     Returns float32 of shape ``(n, channels)`` in [-1, 1], ready for ``soundfile.write``.
     """
@@ -59,17 +63,18 @@ def synth_music(
     t = np.arange(n) / samplerate
     beat = 60.0 / tempo
     step = (t // beat).astype(int)
-    scale = np.array([0, 2, 4, 5, 7, 9, 11, 12])
+    minor = mode == "minor"
+    scale = np.array([0, 2, 3, 5, 7, 8, 10, 12] if minor else [0, 2, 4, 5, 7, 9, 11, 12])
     degrees = rng.integers(0, len(scale), size=int(seconds / beat) + 2)
     melody_hz = root_hz * 2 ** (scale[degrees[step]] / 12) * 2
     melody = 0.25 * np.sin(2 * np.pi * np.cumsum(melody_hz * (1 + 0.01 * np.sin(2 * np.pi * 5 * t))) / samplerate)
     bass_hz = root_hz / 2 * 2 ** (scale[degrees[step // 4 * 4] % 5] / 12)
     bass = 0.3 * np.sign(np.sin(2 * np.pi * np.cumsum(bass_hz) / samplerate))
-    chord = sum(0.08 * np.sin(2 * np.pi * root_hz * 2 ** (k / 12) * t) for k in (0, 4, 7))
+    chord = sum(0.08 * np.sin(2 * np.pi * root_hz * 2 ** (k / 12) * t) for k in ((0, 3, 7) if minor else (0, 4, 7)))
     phase = (t % beat) / beat
     kick = 0.6 * np.exp(-phase * 25) * np.sin(2 * np.pi * 60 * t)
     hat = 0.1 * np.exp(-((t + beat / 2) % beat) / beat * 60) * rng.standard_normal(n)
-    mix = melody + bass + chord + kick + hat
+    mix = melody + bass + chord + (kick + hat if drums else 0.0)
     mix = 0.8 * mix / max(1e-9, np.abs(mix).max())
     out = np.stack([mix * (1.0 - 0.1 * c) for c in range(channels)], axis=1)
     return out.astype(np.float32)

@@ -62,3 +62,15 @@ def test_normalisation_is_part_of_the_state():
 def test_logistic_head_maps_logits_with_a_sigmoid():
     model = EmoMucs(NetConfig(sources=("mix",), head="logistic"))
     assert torch.allclose(model.to_unit(torch.tensor([[0.0, 2.0]])), torch.sigmoid(torch.tensor([[0.0, 2.0]])))
+
+
+def test_quadrant_head_gives_valence_and_arousal_probabilities():
+    model = EmoMucs(NetConfig(head="quadrant")).eval()
+    logits = torch.tensor([[5.0, -5.0, -5.0, -5.0], [-5.0, -5.0, 5.0, -5.0], [-9.0, -9.0, -9.0, 9.0]])
+    unit = model.to_unit(logits)
+    assert unit.shape == (3, 2)
+    assert unit[0].tolist() == pytest.approx([1, 1], abs=1e-3)  # Q1: V+ A+
+    assert unit[1].tolist() == pytest.approx([0, 0], abs=1e-3)  # Q3: V- A-
+    assert unit[2].tolist() == pytest.approx([1, 0], abs=1e-3)  # Q4: V+ A-
+    feats = {s: torch.randn(2, 96, 400) for s in model.sources}
+    assert model(feats).shape == (2, 4) and model.to_unit(model(feats)).shape == (2, 2)
