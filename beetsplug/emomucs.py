@@ -1,0 +1,457 @@
+"""Tag music with valence, arousal and the dominant source (EmoMucs).
+
+The plugin is thin: it picks items, hands their paths to
+:class:`emomucs_core.predictor.Predictor` and stores what comes back, in the
+database and (optionally) in the files' tags. Heavy imports (torch, demucs,
+librosa) happen only when something is analysed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from beets import config, ui, util
+from beets.dbcore import types
+from beets.dbcore.query import NumericQuery
+from beets.plugins import BeetsPlugin
+from mediafile import ASFStorageStyle, MediaField, MediaFile, MP3DescStorageStyle, MP4StorageStyle, StorageStyle
+
+if TYPE_CHECKING:
+    from beets.library import Album, Item, Library
+
+#: The four sources, as in ``emomucs_core.separation.SOURCES`` (not imported: it pulls in torch).
+SOURCES = ("vocals", "drums", "bass", "other")
+#: Flexible fields with fixed names.
+MODEL_FIELD = "emomucs_model"
+ERROR_FIELD = "emomucs_error"
+#: File tags (the same name in every format) and the MediaFile attributes that carry them.
+TAGS = {"valence": "VALENCE", "arousal": "AROUSAL", "dominant_source": "DOMINANT_SOURCE"}
+MEDIA_ATTR = {key: f"emomucs_{key}" for key in TAGS}
+
+
+class SetupError(Exception):
+    """The analysis cannot start (device, separator options); the message says why."""
+
+
+class OwnNumericQuery(NumericQuery):
+    """A numeric query on a model's own value.
+
+    Unlike beets' own, a NULL value never matches (beets' raises a TypeError),
+    and an item does not fall back to its album's value: a track never analysed
+    must not match a range because its album has a mean.
+    """
+
+    def match(self, obj) -> bool:
+        value = own(obj, self.field_name)
+        if value is None:
+            return False
+        if isinstance(value, str):
+            value = self._convert(value)
+        if self.point is not None:
+            return value == self.point
+        if self.rangemin is not None and value < self.rangemin:
+            return False
+        return self.rangemax is None or value <= self.rangemax
+
+
+def own(model, field: str) -> Any:
+    """``model[field]`` or None, without an item's fallback to its album's fields."""
+    from beets.library import Item
+
+    return model.get(field, with_album=False) if isinstance(model, Item) else model.get(field)
+
+
+class EmotionFloat(types.NullFloat):
+    """A null-able float shown with 3 decimals, queried numerically."""
+
+    query = OwnNumericQuery
+
+
+#: One shared instance per type: beets reports a conflict when two plugin
+#: instances declare the same field with different (unequal) type objects.
+FLOAT3 = EmotionFloat(3)
+STRING = types.STRING
+
+
+def source_field(source: str, dim: str) -> str:
+    """Name of the field holding ``source``'s contribution to ``dim`` (valence or arousal)."""
+    return f"emomucs_{source}_{dim}"
+
+
+def _media_field(tag: str, out_type: type) -> MediaField:
+    places = {"float_places": 3} if out_type is float else {}
+    return MediaField(
+        MP3DescStorageStyle(tag, **places),
+        MP4StorageStyle(f"----:com.apple.iTunes:{tag}", **places),
+        StorageStyle(tag, **places),
+        ASFStorageStyle(tag, **places),
+        out_type=out_type,
+    )
+
+
+def register_media_fields() -> None:
+    """Teach MediaFile the three tags (once per process).
+
+    They are deliberately *not* added to ``Item._media_fields`` (what
+    ``BeetsPlugin.add_media_field`` does): then ``beet update``/``Item.read()``
+    would set the fields to None for every file that lacks the tag. The
+    database is the source of truth; tags are written from it (``write`` event).
+    """
+    for key, attr in MEDIA_ATTR.items():
+        if attr not in MediaFile.__dict__:
+            MediaFile.add_field(attr, _media_field(TAGS[key], str if key == "dominant_source" else float))
+
+
+def reset_type_cache() -> None:
+    """Forget beets' cached field types so the ones of the current plugin instances are used.
+
+    ``Item._types``/``Album._types`` are ``cached_classproperty`` values computed
+    once per process from the plugins loaded at that moment.
+    """
+    from beets.library import Album, Item
+
+    cache = getattr(util.cached_classproperty, "cache", None)
+    if isinstance(cache, dict):
+        for model in (Item, Album):
+            cache.pop((model, "_types"), None)
+
+
+class EmoMucsPlugin(BeetsPlugin):
+    """Valence, arousal and dominant source for every track."""
+
+    def __init__(self, name: str | None = None):
+        super().__init__(name)
+        self.config.add(
+            {
+                "auto": True,
+                "write": None,  # None: follow import.write
+                "force": False,
+                "model": None,  # None: the packaged default bundle
+                "device": "auto",
+                "demucs_repo": None,
+                "windows": 3,
+                "batch_size": 4,
+                "threads": 2,
+                "separator": None,  # None: the separator the bundle was trained with
+                "fields": {"valence": "valence", "arousal": "arousal", "dominant_source": "dominant_source"},
+                "tags": True,
+            }
+        )
+        self.fields = {key: self.config["fields"][key].as_str() for key in TAGS}
+        self.item_types = {
+            self.fields["valence"]: FLOAT3,
+            self.fields["arousal"]: FLOAT3,
+            self.fields["dominant_source"]: STRING,
+            MODEL_FIELD: STRING,
+            ERROR_FIELD: STRING,
+            **{source_field(s, d): FLOAT3 for s in SOURCES for d in ("valence", "arousal")},
+        }
+        self.album_types = {self.fields["valence"]: FLOAT3, self.fields["arousal"]: FLOAT3}
+        register_media_fields()
+        reset_type_cache()
+        self.register_listener("pluginload", reset_type_cache)
+        self.register_listener("write", self.on_write)
+        self.register_listener("import_task_files", self.on_import_task_files)
+        if self.config["auto"].get(bool):
+            self.import_stages = [self.imported]
+        self._bundle = None
+        self._predictors: dict[tuple, Any] = {}
+        self._import_error: str | None = None
+
+    # -- model --------------------------------------------------------------
+    def bundle(self):
+        """The configured model bundle, loaded once."""
+        if self._bundle is None:
+            from emomucs_core.checkpoint import load_bundle
+
+            self._bundle = load_bundle(self.config["model"].as_filename() if self.config["model"].get() else None)
+        return self._bundle
+
+    @property
+    def model_id(self) -> str:
+        return self.bundle().id
+
+    def predictor(self, device: str | None = None, threads: int | None = None):
+        """A :class:`Predictor` for the configuration, built once per process and options."""
+        key = (device or self.config["device"].as_str(), threads or self.config["threads"].get(int))
+        if key not in self._predictors:
+            from emomucs_core.predictor import Predictor
+
+            repo = self.config["demucs_repo"].get()
+            try:
+                self._predictors[key] = Predictor(
+                    self.bundle(),
+                    separator=self.config["separator"].get(),
+                    device=key[0],
+                    windows=self.config["windows"].get(int),
+                    batch_size=self.config["batch_size"].get(int),
+                    threads=key[1],
+                    demucs_repo=self.config["demucs_repo"].as_filename() if repo else None,
+                )
+            except _model_errors():
+                raise
+            except (ValueError, RuntimeError) as exc:  # e.g. an unavailable or unknown device
+                raise SetupError(f"cannot set up the model: {_reason(exc)}") from None
+        return self._predictors[key]
+
+    # -- selection ------------------------------------------------------------
+    def needs_analysis(self, item: Item, force: bool = False) -> bool:
+        """True unless the item has values from the current model or failed before."""
+        if force:
+            return True
+        if own(item, ERROR_FIELD):
+            return False
+        return own(item, self.fields["valence"]) is None or own(item, MODEL_FIELD) != self.model_id
+
+    def should_write(self, write: bool | None = None) -> bool:
+        """Whether to write file tags: ``-w/-W``, else ``write``, else ``import.write``; never without ``tags``."""
+        if not self.config["tags"].get(bool):
+            return False
+        if write is not None:
+            return write
+        if self.config["write"].get() is None:
+            return config["import"]["write"].get(bool)
+        return self.config["write"].get(bool)
+
+    # -- storing ----------------------------------------------------------------
+    def apply(self, item: Item, prediction) -> None:
+        """Set the item's fields from a prediction (does not store)."""
+        if not prediction.ok:
+            item[ERROR_FIELD] = prediction.error
+            return
+        item[self.fields["valence"]] = prediction.valence
+        item[self.fields["arousal"]] = prediction.arousal
+        if prediction.dominant_source:
+            item[self.fields["dominant_source"]] = prediction.dominant_source
+        for source, values in prediction.contributions.items():
+            for dim in ("valence", "arousal"):
+                item[source_field(source, dim)] = values[dim]
+        item[MODEL_FIELD] = prediction.model_id
+        if own(item, ERROR_FIELD) is not None:
+            del item[ERROR_FIELD]
+
+    def tag_values(self, item: Item) -> dict[str, Any]:
+        """MediaFile attribute -> value for the item's stored results (empty when it has none)."""
+        if own(item, self.fields["valence"]) is None:
+            return {}
+        values = {MEDIA_ATTR[key]: own(item, self.fields[key]) for key in TAGS}
+        return {k: v for k, v in values.items() if v is not None}
+
+    def write_tags(self, item: Item) -> bool:
+        """Write only this plugin's tags to the item's file; log and return False on failure."""
+        values = self.tag_values(item)
+        if not values:
+            return True
+        try:
+            mf = MediaFile(util.syspath(item.path), id3v23=config["id3v23"].get(bool))
+            mf.update(values)
+            mf.save()
+        except Exception as exc:  # mediafile wraps most errors; a permission error may come raw
+            self._log.error("{}: could not write tags ({})", util.displayable_path(item.path), _reason(exc))
+            return False
+        item.mtime = item.current_mtime()
+        return True
+
+    def update_albums(self, lib: Library, album_ids: Iterable[int | None]) -> None:
+        """Set album valence/arousal to the mean of the album's analysed tracks."""
+        for album_id in {a for a in album_ids if a is not None}:
+            album = lib.get_album(album_id)
+            if album is not None:
+                self.update_album(album)
+
+    def update_album(self, album: Album) -> None:
+        for key in ("valence", "arousal"):
+            field = self.fields[key]
+            values = [v for v in (own(i, field) for i in album.items()) if v is not None]
+            if values:
+                album[field] = sum(values) / len(values)
+            elif field in album:
+                del album[field]
+        # inherit=False: an album's flexible fields would otherwise be copied onto every track.
+        album.store(inherit=False)
+
+    # -- analysis loop ----------------------------------------------------------
+    def analyse(
+        self,
+        items: list[Item],
+        write: bool = False,
+        pretend: bool = False,
+        device: str | None = None,
+        threads: int | None = None,
+        progress: bool = False,
+    ) -> tuple[int, int]:
+        """Analyse ``items``, storing each as its result arrives. Returns (done, failed)."""
+        if not items:
+            return 0, 0
+        predictor = self.predictor(device, threads)
+        bar = _Progress(len(items), progress)
+        done = failed = 0
+        try:
+            for item, prediction in zip(items, self._predict(predictor, items)):
+                path = util.displayable_path(item.path)
+                if not prediction.ok:
+                    failed += 1
+                    bar.clear()
+                    self._log.error("{}: {}", path, prediction.error)
+                    if not pretend:
+                        self.apply(item, prediction)
+                        item.store()
+                    bar.step(None)
+                    continue
+                done += 1
+                line = (
+                    f"{path}: {self.fields['valence']} {prediction.valence:.3f}, "
+                    f"{self.fields['arousal']} {prediction.arousal:.3f}, "
+                    f"{self.fields['dominant_source']} {prediction.dominant_source or '-'}"
+                )
+                if pretend:
+                    bar.step(line, print_line=True)
+                    continue
+                self.apply(item, prediction)
+                item.store()
+                if write:
+                    bar.clear()
+                    if self.write_tags(item):
+                        item.store(fields=["mtime"])
+                if not bar.enabled:
+                    self._log.info("{}", line)
+                bar.step(line, print_line=bar.enabled)
+        finally:
+            bar.close()
+            if not pretend and items[0]._db is not None:
+                self.update_albums(items[0]._db, (i.album_id for i in items))
+        return done, failed
+
+    def _predict(self, predictor, items: list[Item]) -> Iterator:
+        """Predictions for ``items``, in order (a seam for tests)."""
+        return predictor.predict([util.syspath(i.path) for i in items])
+
+    # -- command ------------------------------------------------------------------
+    def commands(self) -> list[ui.Subcommand]:
+        cmd = ui.Subcommand("emomucs", help="analyse valence, arousal and dominant source")
+        cmd.parser.usage += " [QUERY]"
+        cmd.parser.add_option("-f", "--force", action="store_true", default=None, help="re-analyse items that already have values (and failed ones)")
+        cmd.parser.add_option("-w", "--write", action="store_true", default=None, help="write tags to files")
+        cmd.parser.add_option("-W", "--nowrite", action="store_false", dest="write", help="do not write tags to files")
+        cmd.parser.add_option("-p", "--pretend", action="store_true", default=False, help="print what would be set, change nothing")
+        cmd.parser.add_option("--device", default=None, help="auto, cpu, cuda or mps")
+        cmd.parser.add_option("-t", "--threads", type="int", default=None, help="decoding threads")
+        cmd.parser.add_option("-m", "--missing", action="store_true", default=False, help="list the items that would be analysed, analyse nothing")
+        cmd.parser.add_option("-c", "--count", action="store_true", default=False, help="count the items that would be analysed, analyse nothing")
+        cmd.func = self.command
+        return [cmd]
+
+    def command(self, lib: Library, opts, args: list[str]) -> None:
+        force = opts.force if opts.force is not None else self.config["force"].get(bool)
+        try:
+            items = [i for i in lib.items(args) if self.needs_analysis(i, force)]
+        except _model_errors() as exc:
+            raise ui.UserError(str(exc)) from None
+        if opts.missing or opts.count:
+            if opts.missing:
+                for item in items:
+                    ui.print_(format(item))
+            if opts.count:
+                ui.print_(f"{len(items)} item{'s' if len(items) != 1 else ''} to analyse")
+            return
+        if not items:
+            self._log.info("nothing to analyse (use -f to re-analyse)")
+            return
+        try:
+            done, failed = self.analyse(
+                items,
+                write=self.should_write(opts.write),
+                pretend=opts.pretend,
+                device=opts.device,
+                threads=opts.threads,
+                progress=sys.stdout.isatty(),
+            )
+        except _model_errors() as exc:
+            raise ui.UserError(str(exc)) from None
+        except KeyboardInterrupt:
+            self._log.warning("interrupted; finished items are stored, run again to analyse the rest")
+            raise
+        self._log.info("{} analysed, {} failed{}", done, failed, " (pretend: nothing stored)" if opts.pretend else "")
+
+    # -- import ---------------------------------------------------------------------
+    def imported(self, session, task) -> None:
+        """Import stage: analyse the task's items and store the fields (before files move)."""
+        force = self.config["force"].get(bool)
+        items = [i for i in task.imported_items() if self.needs_analysis(i, force)]
+        if self._import_error or not items:
+            return
+        try:
+            self.analyse(items)
+        except _model_errors() as exc:
+            self._import_error = str(exc)
+            self._log.error("no analysis during this import: {}", exc)
+            return
+        task.emomucs_analysed = True
+
+    def on_import_task_files(self, session, task) -> None:
+        """Write tags for imports beets does not write itself (as-is), once the files are in place."""
+        if not getattr(task, "emomucs_analysed", False) or not self.should_write():
+            return
+        beets_wrote = session.config["write"].get(bool) and (task.apply or task.choice_flag.name == "RETAG")
+        if beets_wrote:
+            return
+        for item in task.imported_items():
+            if self.tag_values(item) and self.write_tags(item):
+                item.store(fields=["mtime"])
+
+    def on_write(self, item: Item, path: bytes, tags: dict[str, Any]) -> None:
+        """Add the stored results to every tag write beets does (``beet write``, imports, ``modify``)."""
+        if self.config["tags"].get(bool):
+            tags.update(self.tag_values(item))
+
+
+class _Progress:
+    """``[n/total] rate ETA`` on a terminal; nothing otherwise (callers log plain lines)."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled = total, enabled
+        self.count = 0
+        self.started = time.monotonic()
+
+    def step(self, line: str | None, print_line: bool = False) -> None:
+        self.count += 1
+        if print_line and line:
+            self.clear()
+            ui.print_(line)
+        if not self.enabled:
+            return
+        elapsed = time.monotonic() - self.started
+        rate = self.count / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.count) / rate if rate > 0 else 0.0
+        sys.stdout.write(f"\r[{self.count}/{self.total}] {rate * 60:.1f} items/min, ETA {_duration(eta)}  ")
+        sys.stdout.flush()
+
+    def clear(self) -> None:
+        """Erase the progress line (before printing or logging something else)."""
+        if self.enabled and self.count:
+            sys.stdout.write("\r\033[K")
+
+    def close(self) -> None:
+        if self.enabled and self.count:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _reason(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _model_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean the model or separator cannot be used (imported lazily)."""
+    from emomucs_core.checkpoint import BundleError
+    from emomucs_core.separation import SeparatorError
+
+    return (BundleError, SeparatorError, SetupError)
