@@ -52,15 +52,15 @@ def make_songs(folder: Path, seconds: float = 30.0) -> list[Path]:
 
 
 def beet(config: Path, *args: str) -> str:
-    """Run ``beet -c config args`` and return its output (echoed)."""
+    """Run ``beet -c config args``, echo and return its standard output."""
     exe = Path(sys.executable).with_name("beet")
     cmd = [str(exe) if exe.exists() else "beet", "-c", str(config), *args]
     print("$ beet " + " ".join(f"'{a}'" if " " in a or "$" in a else a for a in args), flush=True)
     out = subprocess.run(cmd, capture_output=True, text=True)
-    text = (out.stdout + out.stderr).rstrip()
-    if text:
-        print(text, flush=True)
-    if out.returncode != 0:
+    if out.stdout.strip():
+        print(out.stdout.rstrip(), flush=True)
+    if out.returncode != 0:  # beets' own notices (database backups on a new library) only on failure
+        print(out.stderr.rstrip(), file=sys.stderr)
         raise SystemExit(f"beet {' '.join(args)} failed with status {out.returncode}")
     return out.stdout
 
@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> None:
         beet(config, "import", "-A", "-q", str(root / "incoming"))
         beet(config, "ls", "-f", "$title  valence $valence  arousal $arousal  dominant $dominant_source")
         beet(config, "ls", "-f", "$title  valence $valence", "valence:0.5..")
-        beet(config, "emomucs", "--missing")
+        beet(config, "ls", "-a", "-f", "$album  valence $valence  arousal $arousal", "valence:0.5..")
+        beet(config, "emomucs", "--count")
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

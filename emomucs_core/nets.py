@@ -35,6 +35,9 @@ class NetConfig:
     n_mels : mel bands of the input.
     dropout : dropout inside the source models; ``head_dropout`` before linear layers.
     fusion_hidden : width of the fusion head's hidden layer.
+    summary : add a global branch to every source model: the per-band mean and
+        standard deviation over time of its standardised input (``2 * n_mels``
+        values) join the conv features ("early"), so the head sees both.
     """
 
     arch: str = "c2d"
@@ -46,6 +49,7 @@ class NetConfig:
     head_dropout: float = 0.5
     fusion_hidden: int = 64
     c2d_pools: tuple[tuple[int, int], ...] = ((2, 4), (2, 4), (2, 4), (3, 5), (4, 4))
+    summary: bool = False
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -94,6 +98,11 @@ class _Standardise(nn.Module):
         return (x - self.mean[:, None]) / self.std[:, None]
 
 
+def band_summary(x: torch.Tensor) -> torch.Tensor:
+    """Per-band mean and standard deviation over time: ``(B, M, T)`` -> ``(B, 2 * M)``."""
+    return torch.cat([x.mean(dim=-1), x.std(dim=-1)], dim=1)
+
+
 class C2D(nn.Module):
     """VGG-style source model (Choi et al. 2017): 5 blocks of 32 3x3 kernels, GAP, linear.
 
@@ -116,14 +125,18 @@ class C2D(nn.Module):
             ]
             channels = 32
         self.conv = nn.Sequential(*blocks)
-        self.feature_sizes = {"early": 32, "late": cfg.outputs}
+        self.summary = cfg.summary
+        early = 32 + (2 * cfg.n_mels if cfg.summary else 0)
+        self.feature_sizes = {"early": early, "late": cfg.outputs}
         self.drop = nn.Dropout(cfg.head_dropout)
-        self.out = nn.Linear(32, cfg.outputs)
+        self.out = nn.Linear(early, cfg.outputs)
 
     def embed(self, x: torch.Tensor, stage: str) -> torch.Tensor:
         """Features at ``stage`` (``early``: ``(B, 32)``, ``late``: ``(B, outputs)``) of ``x`` ``(B, M, T)``."""
-        h = self.conv(self.norm(x).unsqueeze(1).contiguous(memory_format=torch.channels_last))
-        h = h.mean(dim=(2, 3))
+        x = self.norm(x)
+        h = self.conv(x.unsqueeze(1).contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3))
+        if self.summary:
+            h = torch.cat([h, band_summary(x)], dim=1)
         if stage == "early":
             return h
         return self.out(self.drop(h))
@@ -142,7 +155,9 @@ class C1D(nn.Module):
 
     def __init__(self, cfg: NetConfig):
         super().__init__()
-        self.feature_sizes = {"early": 32, "mid": 64, "late": cfg.outputs}
+        self.summary = cfg.summary
+        early = 32 + (2 * cfg.n_mels if cfg.summary else 0)
+        self.feature_sizes = {"early": early, "mid": 64, "late": cfg.outputs}
         self.norm = _Standardise(cfg.n_mels)
         self.conv = nn.Sequential(
             nn.Conv1d(cfg.n_mels, 32, 8),
@@ -154,12 +169,13 @@ class C1D(nn.Module):
             nn.MaxPool1d(4),
             nn.BatchNorm1d(16),
         )
-        self.fc1 = nn.Sequential(nn.Dropout(cfg.head_dropout), nn.Linear(32, 64), nn.ReLU())
+        self.fc1 = nn.Sequential(nn.Dropout(cfg.head_dropout), nn.Linear(early, 64), nn.ReLU())
         self.fc2 = nn.Sequential(nn.Dropout(cfg.head_dropout), nn.Linear(64, cfg.outputs))
 
     def embed(self, x: torch.Tensor, stage: str) -> torch.Tensor:
-        h = self.conv(self.norm(x))
-        h = torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1)
+        x = self.norm(x)
+        h = self.conv(x)
+        h = torch.cat([h.mean(dim=-1), h.amax(dim=-1)] + ([band_summary(x)] if self.summary else []), dim=1)
         if stage == "early":
             return h
         h = self.fc1(h)

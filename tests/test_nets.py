@@ -74,3 +74,17 @@ def test_quadrant_head_gives_valence_and_arousal_probabilities():
     assert unit[2].tolist() == pytest.approx([1, 0], abs=1e-3)  # Q4: V+ A-
     feats = {s: torch.randn(2, 96, 400) for s in model.sources}
     assert model(feats).shape == (2, 4) and model.to_unit(model(feats)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("arch,fusion", [("c1d", "mid"), ("c2d", "early")])
+def test_summary_branch_adds_per_band_statistics(arch, fusion):
+    torch.manual_seed(0)
+    model = EmoMucs(NetConfig(arch=arch, fusion=fusion, summary=True)).eval()
+    x = torch.randn(2, 96, 400) * 10 - 40
+    net = model.source_nets["vocals"]
+    early = net.embed(x, "early")
+    assert early.shape == (2, 32 + 192)
+    standardised = (x - net.norm.mean[:, None]) / net.norm.std[:, None]
+    assert torch.allclose(early[:, 32:128], standardised.mean(dim=-1), atol=1e-5)
+    assert torch.allclose(early[:, 128:], standardised.std(dim=-1), atol=1e-5)
+    assert model({s: x for s in model.sources}).shape == (2, 2)

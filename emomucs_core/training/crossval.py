@@ -46,12 +46,14 @@ class ModelSpec:
 
 
 def parse_spec(spec: str, head: str = "regression", stems: tuple[str, ...] = STEMS) -> ModelSpec:
-    """Parse ``<arch>-<input>[-<mode>][-<head>]``.
+    """Parse ``<arch>-<input>[-<mode>][-<head>][-summary]``.
 
     arch : ``c1d`` | ``c2d``; input : ``m``/``mix`` (mix baseline), a stem name
     (single-source model) or a fusion ``early``/``mid``/``late`` (EmoMucs over ``stems``);
     mode : ``full`` (default) | ``freeze`` | ``finetune``; head : ``regression`` |
-    ``logistic`` (default ``head``). Examples: ``c2d-m``, ``c2d-late-freeze``, ``c1d-mid-finetune``.
+    ``logistic`` | ``quadrant`` (default ``head``); ``summary`` adds the per-band
+    statistics branch to every source model (:class:`~emomucs_core.nets.NetConfig`).
+    Examples: ``c2d-m``, ``c2d-late-freeze``, ``c1d-mid-finetune``, ``c1d-mid-freeze-quadrant-summary``.
     """
     parts = spec.lower().split("-")
     if len(parts) < 2 or parts[0] not in ARCHS:
@@ -59,15 +61,16 @@ def parse_spec(spec: str, head: str = "regression", stems: tuple[str, ...] = STE
     arch, what, rest = parts[0], parts[1], parts[2:]
     mode = next((p for p in rest if p in MODES), "full")
     head = next((p for p in rest if p in HEADS), head)
-    unknown = [p for p in rest if p not in MODES and p not in HEADS]
+    summary = "summary" in rest
+    unknown = [p for p in rest if p not in MODES and p not in HEADS and p != "summary"]
     if unknown:
         raise ValueError(f"bad model spec {spec!r}: unknown part(s) {unknown}")
     if what in ("m", "mix"):
-        cfg = NetConfig(arch=arch, sources=("mix",), head=head)
+        cfg = NetConfig(arch=arch, sources=("mix",), head=head, summary=summary)
     elif what in stems:
-        cfg = NetConfig(arch=arch, sources=(what,), head=head)
+        cfg = NetConfig(arch=arch, sources=(what,), head=head, summary=summary)
     elif what in FUSIONS:
-        cfg = NetConfig(arch=arch, sources=tuple(stems), fusion=what, head=head)
+        cfg = NetConfig(arch=arch, sources=tuple(stems), fusion=what, head=head, summary=summary)
     else:
         raise ValueError(f"bad model spec {spec!r}: input {what!r} is not m, a stem or a fusion")
     if len(cfg.sources) == 1 and mode != "full":
