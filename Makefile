@@ -11,8 +11,8 @@ TORCH  ?= torch==2.13.0
 DATA4Q ?= ../shared/data/4q-dev
 CACHE  ?= $(HOME)/.cache/emomucs/features
 EPOCHS ?= 30
-SHIPPED_SPEC ?= c1d-mid-freeze-quadrant
-CV_SPECS ?= c1d-m-quadrant,c1d-early-freeze-quadrant,c1d-mid-freeze-quadrant,c1d-late-freeze-quadrant
+SHIPPED_SPEC ?= c1d-mid-freeze-quadrant-summary
+CV_SPECS ?= c1d-m-quadrant,c1d-early-freeze-quadrant,c1d-mid-freeze-quadrant,c1d-late-freeze-quadrant,c1d-m-quadrant-summary,c1d-early-freeze-quadrant-summary,c1d-mid-freeze-quadrant-summary,c1d-late-freeze-quadrant-summary
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ evaluate-4q: install
 # Rebuild the shipped model (fixed seed) with the cross-validated metrics on its card.
 model: install
 	$(VENV)/bin/emomucs -v train --dataset 4q --data $(DATA4Q) --cache $(CACHE) --separator offline \
-		--model $(SHIPPED_SPEC) --epochs $(EPOCHS) --seed 0 --name emomucs-4q \
+		--model $(SHIPPED_SPEC) --epochs $(EPOCHS) --seed 0 --threads 1 --name emomucs-4q \
 		--metrics docs/results-4q/results.json --out emomucs_core/models/emomucs-default.safetensors
 
 clean:

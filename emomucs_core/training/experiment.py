@@ -87,7 +87,8 @@ def write_report(
         lines += [f"{len(data)} clips, {settings.get('k')}-fold grouped cross-validation (outer), "
                   f"{settings.get('inner_folds')} of {settings.get('inner_k')} inner splits; "
                   f"{settings.get('epochs')} epochs, lr {settings.get('lr')}, batch {settings.get('batch_size')}, "
-                  f"seed {settings.get('seed')}, head {settings.get('head')}. Mean ± std over outer folds.", ""]
+                  f"seed {settings.get('seed')}, default head {settings.get('head')} (a spec's suffix overrides it). "
+                  "Mean ± std over outer folds.", ""]
     lines += ["## Table 1: models", "", table1(rows), ""]
     if any(len(r["config"].get("sources", [])) > 1 for r in rows):
         lines += ["## Table 2: fusion x training mode", "", table2(rows), ""]
