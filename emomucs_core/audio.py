@@ -205,7 +205,9 @@ def _open_pyav(path: Path):
 
 
 def _short(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+    """A short one-line reason: FFmpeg's own message without errno and file name when there is one."""
+    text = getattr(exc, "strerror", None) or str(exc).strip()
+    return text.splitlines()[0][:120] if text else type(exc).__name__
 
 
 def _edge_silence(audio: AudioFile, probe: float = 60.0, block: float = 1.0) -> tuple[float, float]:
