@@ -51,13 +51,14 @@ def make_songs(folder: Path, seconds: float = 30.0) -> list[Path]:
     return paths
 
 
-def beet(config: Path, *args: str) -> str:
-    """Run ``beet -c config args``, echo and return its standard output."""
+def beet(config: Path, *args: str, quiet: bool = False) -> str:
+    """Run ``beet -c config args``; echo the command and its standard output unless ``quiet``."""
     exe = Path(sys.executable).with_name("beet")
     cmd = [str(exe) if exe.exists() else "beet", "-c", str(config), *args]
-    print("$ beet " + " ".join(f"'{a}'" if " " in a or "$" in a else a for a in args), flush=True)
+    if not quiet:
+        print("$ beet " + " ".join(f"'{a}'" if " " in a or "$" in a else a for a in args), flush=True)
     out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.stdout.strip():
+    if out.stdout.strip() and not quiet:
         print(out.stdout.rstrip(), flush=True)
     if out.returncode != 0:  # beets' own notices (database backups on a new library) only on failure
         print(out.stderr.rstrip(), file=sys.stderr)
@@ -80,11 +81,16 @@ def main(argv: list[str] | None = None) -> None:
             "import:\n  write: yes\n  copy: no\n"
             "emomucs:\n  auto: yes\n"
         )
-        print(f"demo library in {root}: {len(songs)} generated songs\n", flush=True)
+        print(f"demo library in {root}: {len(songs)} generated songs (synthetic tones and clicks, far from the\n"
+              "real music the model was trained on: the values show the machinery, not the model's quality)\n",
+              flush=True)
+        beet(config, "stats", quiet=True)  # creates the library (beets prints notices on a new one)
         beet(config, "import", "-A", "-q", str(root / "incoming"))
         beet(config, "ls", "-f", "$title  valence $valence  arousal $arousal  dominant $dominant_source")
         beet(config, "ls", "-f", "$title  valence $valence", "valence:0.5..")
-        beet(config, "ls", "-a", "-f", "$album  valence $valence  arousal $arousal", "valence:0.5..")
+        beet(config, "ls", "-f", "$valence  $arousal  $title", "valence+")  # numeric sort
+        beet(config, "ls", "-f", "$title  arousal $arousal", "arousal:..0.1")
+        beet(config, "ls", "-a", "-f", "$album  valence $valence  arousal $arousal")  # album means
         beet(config, "emomucs", "--count")
     finally:
         if not args.keep:
