@@ -191,7 +191,7 @@ class EmoMucsPlugin(BeetsPlugin):
                     threads=key[1],
                     demucs_repo=self.config["demucs_repo"].as_filename() if repo else None,
                 )
-            except _model_errors():
+            except _model_errors():  # already one clear line (SeparatorError is a RuntimeError too)
                 raise
             except (ValueError, RuntimeError) as exc:  # e.g. an unavailable or unknown device
                 raise SetupError(f"cannot set up the model: {_reason(exc)}") from None

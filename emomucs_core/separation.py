@@ -205,9 +205,5 @@ def make_separator(spec: Mapping[str, Any] | str, **overrides: Any) -> Separator
     if backend == "offline":
         from .offline_separation import OfflineSeparator
 
-        kwargs.pop("repo", None)
-        kwargs.pop("shifts", None)
-        kwargs.pop("overlap", None)
-        kwargs.pop("segment", None)
-        return OfflineSeparator(**kwargs)
+        return OfflineSeparator(device=kwargs.get("device", "cpu"))  # demucs-only options do not apply
     raise SeparatorError(f"unknown separator backend {backend!r} (choose demucs or offline)")
