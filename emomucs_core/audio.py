@@ -56,7 +56,7 @@ class AudioFile:
             raise AudioError("file not found")
         if self.path.stat().st_size == 0:
             raise AudioError("empty file (0 bytes)")
-        self._backend = _open_soundfile(self.path) or _open_pyav(self.path)
+        self._backend = _open_soundfile(self.path) or _PyAVBackend(self.path)
         self.samplerate, self.channels, self.duration = self._backend.info()
         if not self.duration or self.duration <= 0 or not np.isfinite(self.duration):
             raise AudioError("no audio frames (zero length)")
@@ -158,7 +158,7 @@ class _PyAVBackend:
             for frame in self.container.decode(self.stream):
                 data = frame.to_ndarray()
                 data = data.reshape(-1, channels) if frame.format.is_packed else data.T
-                data = _to_float32(data, frame.format.name)
+                data = _to_float32(data)
                 t0 = float(frame.pts * self.stream.time_base) if frame.pts is not None else start
                 skip = int(round((start - t0) * sr))
                 if skip > 0:
@@ -180,7 +180,7 @@ class _PyAVBackend:
         self.container.close()
 
 
-def _to_float32(data: np.ndarray, fmt: str) -> np.ndarray:
+def _to_float32(data: np.ndarray) -> np.ndarray:
     if data.dtype.kind == "f":
         return data.astype(np.float32, copy=False)
     scale = float(np.iinfo(data.dtype).max) + 1.0
@@ -198,10 +198,6 @@ def _open_soundfile(path: Path):
         handle.close()
         return None
     return _SoundFileBackend(handle)
-
-
-def _open_pyav(path: Path):
-    return _PyAVBackend(path)
 
 
 def _short(exc: Exception) -> str:

@@ -36,3 +36,12 @@ def to_float(value: str, path: Path, line: int, column: str) -> float:
         return float(value)
     except ValueError:
         raise DatasetError(f"{path}:{line}: {column} is not a number ({value!r})") from None
+
+
+def audio_present(audio: Path, table: Path, line: int, require: bool) -> bool:
+    """Whether ``audio`` exists; a missing one raises :class:`DatasetError` naming the row when ``require``."""
+    if audio.is_file():
+        return True
+    if require:
+        raise DatasetError(f"{table}:{line}: audio {audio} not found")
+    return False

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._csv import read_rows, to_float
+from ._csv import audio_present, read_rows, to_float
 from .clip import Clip, DatasetError, quadrant_of
 
 
@@ -20,9 +20,7 @@ def load_csv(csv_path: str | Path, require_audio: bool = True) -> list[Clip]:
         audio = Path(row["path"]).expanduser()
         if not audio.is_absolute():
             audio = csv_path.parent / audio
-        if not audio.is_file():
-            if require_audio:
-                raise DatasetError(f"{csv_path}:{line}: audio {audio} not found")
+        if not audio_present(audio, csv_path, line, require_audio):
             continue
         v = to_float(row["valence"], csv_path, line, "valence")
         a = to_float(row["arousal"], csv_path, line, "arousal")

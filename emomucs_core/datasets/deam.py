@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._csv import read_rows, to_float
+from ._csv import audio_present, read_rows, to_float
 from .clip import Clip, DatasetError, quadrant_of
 
 #: Where DEAM ships the averaged static annotations (songs 1-2000 and 2000-2058), relative to its root.
@@ -54,9 +54,7 @@ def _read_table(table: Path, audio_dir: Path, require_audio: bool) -> list[Clip]
     for line, row in enumerate(rows, start=2):
         song = row["song_id"]
         audio = audio_dir / f"{song}.mp3"
-        if not audio.is_file():
-            if require_audio:
-                raise DatasetError(f"{table}:{line}: audio {audio} not found")
+        if not audio_present(audio, table, line, require_audio):
             continue
         v = scale_deam(to_float(row["valence_mean"], table, line, "valence_mean"))
         a = scale_deam(to_float(row["arousal_mean"], table, line, "arousal_mean"))

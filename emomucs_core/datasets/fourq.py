@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._csv import read_rows
+from ._csv import audio_present, read_rows
 from .clip import Clip, DatasetError
 
 ANNOTATIONS = "panda_dataset_taffc_annotations.csv"
@@ -36,9 +36,7 @@ def load_fourq(root: str | Path, require_audio: bool = True) -> list[Clip]:
         if quadrant not in TARGETS:
             raise DatasetError(f"{table}:{line}: unknown quadrant {row['Quadrant']!r} (Q1..Q4)")
         audio = root / quadrant / f"{song}.mp3"
-        if not audio.is_file():
-            if require_audio:
-                raise DatasetError(f"{table}:{line}: audio {audio} not found")
+        if not audio_present(audio, table, line, require_audio):
             continue
         valence, arousal = TARGETS[quadrant]
         clips.append(Clip(audio, valence, arousal, artists.get(song) or None, song, quadrant))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._csv import read_rows, to_float
-from .clip import Clip, DatasetError, quadrant_of
+from ._csv import audio_present, read_rows, to_float
+from .clip import Clip, quadrant_of
 
 ANNOTATIONS = Path("annotations") / "static_annotations.csv"
 
@@ -27,9 +27,7 @@ def load_pmemo(root: str | Path, require_audio: bool = True) -> list[Clip]:
     for line, row in enumerate(rows, start=2):
         music_id = row["musicId"]
         audio = root / "chorus" / f"{music_id}.mp3"
-        if not audio.is_file():
-            if require_audio:
-                raise DatasetError(f"{table}:{line}: audio {audio} not found")
+        if not audio_present(audio, table, line, require_audio):
             continue
         v = to_float(row["Valence(mean)"], table, line, "Valence(mean)")
         a = to_float(row["Arousal(mean)"], table, line, "Arousal(mean)")

@@ -76,8 +76,13 @@ class FeatureSet:
             for i, f in enumerate(feats):
                 out[i] = f[s][np.arange(k) % f[s].shape[0]]
             arrays[s] = out
+        return cls.labelled(arrays, clips)
+
+    @classmethod
+    def labelled(cls, feats: dict[str, np.ndarray], clips: Sequence[Any]) -> FeatureSet:
+        """A set of ``feats`` (``{source: (N, K, n_mels, T)}``) with targets, groups, quadrants and ids of ``clips``."""
         return cls(
-            feats=arrays,
+            feats=feats,
             targets=np.array([[c.valence, c.arousal] for c in clips], dtype=np.float32),
             groups=[c.group for c in clips],
             quadrants=[c.quadrant for c in clips],
@@ -262,10 +267,4 @@ def load_feature_set(
     if not found:
         raise ValueError(f"none of {len(clips)} clips is in the feature cache for {separator_id!r}")
     arrays = {s: a[: len(found)] for s, a in arrays.items()}
-    return FeatureSet(
-        feats=arrays,
-        targets=np.array([[c.valence, c.arousal] for c in found], dtype=np.float32),
-        groups=[c.group for c in found],
-        quadrants=[c.quadrant for c in found],
-        ids=[c.id for c in found],
-    ), missing
+    return FeatureSet.labelled(arrays, found), missing
