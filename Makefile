@@ -11,8 +11,8 @@ TORCH  ?= torch==2.13.0
 DATA4Q ?= ../shared/data/4q-dev
 CACHE  ?= $(HOME)/.cache/emomucs/features
 EPOCHS ?= 30
-SHIPPED_SPEC ?= c1d-mid-freeze-quadrant-summary
-CV_SPECS ?= c1d-m-quadrant,c1d-early-freeze-quadrant,c1d-mid-freeze-quadrant,c1d-late-freeze-quadrant,c1d-m-quadrant-summary,c1d-early-freeze-quadrant-summary,c1d-mid-freeze-quadrant-summary,c1d-late-freeze-quadrant-summary
+SHIPPED_SPEC ?= desc-early-freeze-quadrant-linear
+CV_SPECS ?= c1d-m-quadrant,c1d-early-freeze-quadrant,c1d-mid-freeze-quadrant,c1d-late-freeze-quadrant,c1d-m-quadrant-summary,c1d-early-freeze-quadrant-summary,c1d-mid-freeze-quadrant-summary,c1d-late-freeze-quadrant-summary,c1d-m-quadrant-desc,c1d-early-freeze-quadrant-desc-linear,desc-early-freeze-quadrant-linear
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

@@ -24,6 +24,11 @@ class MelParams:
         return 1 + int(round(seconds * self.samplerate)) // self.hop_length
 
     @property
+    def frame_rate(self) -> float:
+        """Frames per second (Hz)."""
+        return self.samplerate / self.hop_length
+
+    @property
     def silence_db(self) -> float:
         return float(10 * np.log10(self.amin))
 

@@ -14,7 +14,10 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 from torch import nn
 
-ARCHS = ("c1d", "c2d")
+from .descriptors import descriptor_size, window_descriptors
+from .features import MelParams
+
+ARCHS = ("c1d", "c2d", "desc")
 FUSIONS = ("early", "mid", "late")
 HEADS = ("regression", "logistic", "quadrant")
 #: Russell quadrants, in the order of the ``quadrant`` head's logits.
@@ -25,7 +28,8 @@ QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 class NetConfig:
     """Everything needed to rebuild an :class:`EmoMucs` model.
 
-    arch : ``c1d`` or ``c2d``.
+    arch : ``c1d``, ``c2d``, or ``desc`` (no CNN: every source model is its descriptor
+        branch alone; needs several sources, early fusion and a linear head).
     sources : inputs, e.g. ``("vocals", "drums", "bass", "other")`` or ``("mix",)``.
     fusion : ``early``, ``mid`` (C1D only) or ``late``; unused with one source.
     head : ``regression`` (targets in [-1, 1], unit value ``(y + 1) / 2``),
@@ -34,10 +38,15 @@ class NetConfig:
         Q4 V+A-; unit valence ``P(Q1) + P(Q4)``, unit arousal ``P(Q1) + P(Q2)``).
     n_mels : mel bands of the input.
     dropout : dropout inside the source models; ``head_dropout`` before linear layers.
-    fusion_hidden : width of the fusion head's hidden layer.
+    fusion_hidden : width of the fusion head's hidden layer; 0 makes the head linear
+        (standardised input, one linear layer: an L2-regularised logistic or linear
+        regression on the sources' features, fitted in closed form by the trainer).
     summary : add a global branch to every source model: the per-band mean and
         standard deviation over time of its standardised input (``2 * n_mels``
         values) join the conv features ("early"), so the head sees both.
+    descriptors : add the :mod:`~emomucs_core.descriptors` branch (timbre, modulation
+        and rhythm statistics of the window, standardised) to the conv features.
+    frame_rate : log-mel frames per second (Hz), for the descriptors.
     """
 
     arch: str = "c2d"
@@ -50,6 +59,8 @@ class NetConfig:
     fusion_hidden: int = 64
     c2d_pools: tuple[tuple[int, int], ...] = ((2, 4), (2, 4), (2, 4), (3, 5), (4, 4))
     summary: bool = False
+    descriptors: bool = False
+    frame_rate: float = MelParams().frame_rate
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -61,6 +72,10 @@ class NetConfig:
             raise ValueError(f"fusion must be one of {FUSIONS}, not {self.fusion!r}")
         if self.fusion == "mid" and self.arch != "c1d":
             raise ValueError("mid fusion exists for C1D only")
+        if self.arch == "desc":
+            if len(self.sources) < 2 or self.fusion != "early" or self.fusion_hidden != 0:
+                raise ValueError("desc models need several sources, early fusion and a linear head (fusion_hidden=0)")
+            self.descriptors = True
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, not {self.head!r}")
         if not self.sources:
@@ -87,15 +102,47 @@ class NetConfig:
 
 
 class _Standardise(nn.Module):
-    """Per-band standardisation, ``(x - mean) / std`` with ``mean``, ``std`` of shape ``(n_mels,)``."""
+    """``(x - mean) / std`` along dim 1, with buffers ``mean``, ``std`` of shape ``(n,)``.
 
-    def __init__(self, n_mels: int):
+    Inputs are ``(B, n)`` or ``(B, n, T)`` (per mel band).
+    """
+
+    def __init__(self, n: int):
         super().__init__()
-        self.register_buffer("mean", torch.zeros(n_mels))
-        self.register_buffer("std", torch.ones(n_mels))
+        self.register_buffer("mean", torch.zeros(n))
+        self.register_buffer("std", torch.ones(n))
+
+    def set(self, mean, std) -> None:
+        """Set the statistics (each ``(n,)``); std is floored at 1e-3."""
+        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean[:, None]) / self.std[:, None]
+        shape = (-1,) + (1,) * (x.dim() - 2)
+        return (x - self.mean.view(shape)) / self.std.view(shape)
+
+
+class _GlobalBranch(nn.Module):
+    """Global features of a window that join a source model's conv features.
+
+    ``summary``: per-band mean and std of the standardised input (``2 * n_mels``);
+    ``descriptors``: standardised :func:`~emomucs_core.descriptors.window_descriptors`.
+    """
+
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        self.summary, self.descriptors, self.frame_rate = cfg.summary, cfg.descriptors, cfg.frame_rate
+        self.size = (2 * cfg.n_mels if cfg.summary else 0)
+        if cfg.descriptors:
+            self.desc_norm = _Standardise(descriptor_size(cfg.n_mels))
+            self.size += descriptor_size(cfg.n_mels)
+
+    def forward(self, raw: torch.Tensor, standardised: torch.Tensor) -> list[torch.Tensor]:
+        """Features ``[(B, d), ...]`` of raw ``(B, M, T)`` dB input and its standardised version."""
+        out = [band_summary(standardised)] if self.summary else []
+        if self.descriptors:
+            out.append(self.desc_norm(window_descriptors(raw, self.frame_rate)))
+        return out
 
 
 def band_summary(x: torch.Tensor) -> torch.Tensor:
@@ -125,18 +172,17 @@ class C2D(nn.Module):
             ]
             channels = 32
         self.conv = nn.Sequential(*blocks)
-        self.summary = cfg.summary
-        early = 32 + (2 * cfg.n_mels if cfg.summary else 0)
+        self.glob = _GlobalBranch(cfg)
+        early = 32 + self.glob.size
         self.feature_sizes = {"early": early, "late": cfg.outputs}
         self.drop = nn.Dropout(cfg.head_dropout)
         self.out = nn.Linear(early, cfg.outputs)
 
     def embed(self, x: torch.Tensor, stage: str) -> torch.Tensor:
         """Features at ``stage`` (``early``: ``(B, 32)``, ``late``: ``(B, outputs)``) of ``x`` ``(B, M, T)``."""
-        x = self.norm(x)
-        h = self.conv(x.unsqueeze(1).contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3))
-        if self.summary:
-            h = torch.cat([h, band_summary(x)], dim=1)
+        z = self.norm(x)
+        h = self.conv(z.unsqueeze(1).contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3))
+        h = torch.cat([h] + self.glob(x, z), dim=1)
         if stage == "early":
             return h
         return self.out(self.drop(h))
@@ -155,8 +201,8 @@ class C1D(nn.Module):
 
     def __init__(self, cfg: NetConfig):
         super().__init__()
-        self.summary = cfg.summary
-        early = 32 + (2 * cfg.n_mels if cfg.summary else 0)
+        self.glob = _GlobalBranch(cfg)
+        early = 32 + self.glob.size
         self.feature_sizes = {"early": early, "mid": 64, "late": cfg.outputs}
         self.norm = _Standardise(cfg.n_mels)
         self.conv = nn.Sequential(
@@ -173,9 +219,9 @@ class C1D(nn.Module):
         self.fc2 = nn.Sequential(nn.Dropout(cfg.head_dropout), nn.Linear(64, cfg.outputs))
 
     def embed(self, x: torch.Tensor, stage: str) -> torch.Tensor:
-        x = self.norm(x)
-        h = self.conv(x)
-        h = torch.cat([h.mean(dim=-1), h.amax(dim=-1)] + ([band_summary(x)] if self.summary else []), dim=1)
+        z = self.norm(x)
+        h = self.conv(z)
+        h = torch.cat([h.mean(dim=-1), h.amax(dim=-1)] + self.glob(x, z), dim=1)
         if stage == "early":
             return h
         h = self.fc1(h)
@@ -183,6 +229,20 @@ class C1D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.embed(x, "late")
+
+
+class DescriptorNet(nn.Module):
+    """A source model without a CNN: the standardised descriptors of the window ("early")."""
+
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        self.glob = _GlobalBranch(cfg)
+        self.feature_sizes = {"early": self.glob.size}
+
+    def embed(self, x: torch.Tensor, stage: str) -> torch.Tensor:
+        if stage != "early":
+            raise ValueError("a descriptor model has early features only")
+        return torch.cat(self.glob(x, x), dim=1)
 
 
 class EmoMucs(nn.Module):
@@ -195,18 +255,21 @@ class EmoMucs(nn.Module):
     def __init__(self, cfg: NetConfig):
         super().__init__()
         self.cfg = cfg
-        net = C2D if cfg.arch == "c2d" else C1D
+        net = {"c1d": C1D, "c2d": C2D, "desc": DescriptorNet}[cfg.arch]
         self.source_nets = nn.ModuleDict({s: net(cfg) for s in cfg.sources})
         self.fused = len(cfg.sources) > 1
         if self.fused:
             width = self.source_nets[cfg.sources[0]].feature_sizes[cfg.fusion] * len(cfg.sources)
-            self.fusion_head = nn.Sequential(
-                nn.Dropout(cfg.head_dropout if cfg.fusion != "late" else 0.0),
-                nn.Linear(width, cfg.fusion_hidden),
-                nn.ELU(),
-                nn.Dropout(cfg.head_dropout),
-                nn.Linear(cfg.fusion_hidden, cfg.outputs),
-            )
+            if cfg.fusion_hidden == 0:
+                self.fusion_head = nn.Sequential(_Standardise(width), nn.Linear(width, cfg.outputs))
+            else:
+                self.fusion_head = nn.Sequential(
+                    nn.Dropout(cfg.head_dropout if cfg.fusion != "late" else 0.0),
+                    nn.Linear(width, cfg.fusion_hidden),
+                    nn.ELU(),
+                    nn.Dropout(cfg.head_dropout),
+                    nn.Linear(cfg.fusion_hidden, cfg.outputs),
+                )
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -217,14 +280,38 @@ class EmoMucs(nn.Module):
         return self.cfg.fusion if self.fused else "late"
 
     def set_normalisation(self, source: str, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Set the per-band input statistics of ``source`` (each of shape ``(n_mels,)``)."""
-        norm = self.source_nets[source].norm
-        norm.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        norm.std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-3))
+        """Set the per-band input statistics of ``source`` (each of shape ``(n_mels,)``); no-op without a CNN."""
+        if hasattr(self.source_nets[source], "norm"):
+            self.source_nets[source].norm.set(mean, std)
+
+    def set_descriptor_normalisation(self, source: str, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Set the statistics of ``source``'s descriptors (each of shape ``(descriptor_size,)``)."""
+        self.source_nets[source].glob.desc_norm.set(mean, std)
 
     def embed(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Per-source features at the fusion stage: ``{source: (B, d)}``."""
         return {s: self.source_nets[s].embed(feats[s], self.stage) for s in self.sources}
+
+    @torch.no_grad()
+    def absent_embeddings(self, frames: int, silence_db: float) -> dict[str, torch.Tensor]:
+        """Fusion-stage features standing for an absent source: ``{source: (d,)}``.
+
+        A silent stem (``(n_mels, frames)`` at ``silence_db``) through the source model;
+        with a linear head, the training mean of that source's features instead (its
+        standardiser's mean), because a linear model has never seen silence and
+        extrapolates wildly from it.
+        """
+        if self.fused and self.cfg.fusion_hidden == 0:
+            means = self.fusion_head[0].mean.split(
+                [self.source_nets[s].feature_sizes[self.stage] for s in self.sources])
+            return dict(zip(self.sources, means))
+        was_training = self.training
+        self.eval()
+        device = next(iter(self.buffers())).device
+        silent = torch.full((1, self.cfg.n_mels, frames), silence_db, device=device)
+        out = {s: e[0] for s, e in self.embed({s: silent for s in self.sources}).items()}
+        self.train(was_training)
+        return out
 
     def fuse(self, embeddings: dict[str, torch.Tensor]) -> torch.Tensor:
         """Raw ``(B, outputs)`` prediction from per-source features."""

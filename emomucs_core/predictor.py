@@ -228,13 +228,10 @@ class Predictor:
             return values[-1].cpu().numpy(), contrib.numpy()
 
     def _absent_features(self) -> dict[str, torch.Tensor]:
-        """Fusion-stage features of a silent stem, per source: ``{source: (d,)}``."""
+        """Fusion-stage features of an absent source, per source: ``{source: (d,)}``."""
         if self._absent is None:
             mel = self.bundle.mel
-            frames = mel.frames(self.bundle.window_seconds)
-            silent = torch.full((1, mel.n_mels, frames), mel.silence_db, device=self.device)
-            emb = self.model.embed({s: silent for s in self.sources})
-            self._absent = {s: e[0] for s, e in emb.items()}
+            self._absent = self.model.absent_embeddings(mel.frames(self.bundle.window_seconds), mel.silence_db)
         return self._absent
 
     @staticmethod

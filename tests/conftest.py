@@ -26,10 +26,10 @@ def demucs_repo(tmp_path_factory) -> Path:
 
 
 def make_bundle(arch: str = "c2d", fusion: str = "late", sources=("vocals", "drums", "bass", "other"),
-                head: str = "regression", seed: int = 0) -> Bundle:
-    """An untrained EmoMucs bundle recording the demucs ``htdemucs`` separator."""
+                head: str = "regression", seed: int = 0, **config) -> Bundle:
+    """An untrained EmoMucs bundle recording the demucs ``htdemucs`` separator (``config``: more NetConfig fields)."""
     torch.manual_seed(seed)
-    model = EmoMucs(NetConfig(arch=arch, fusion=fusion, sources=tuple(sources), head=head)).eval()
+    model = EmoMucs(NetConfig(arch=arch, fusion=fusion, sources=tuple(sources), head=head, **config)).eval()
     separator = None if tuple(sources) == ("mix",) else {"backend": "demucs", "model": "htdemucs"}
     return Bundle(model, separator=separator, name="test", data={"name": "none (random weights)"})
 

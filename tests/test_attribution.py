@@ -62,3 +62,21 @@ def test_contributions_add_up_to_full_minus_empty(fusion):
 def test_dominant_source_uses_absolute_valence_plus_arousal():
     contrib = torch.tensor([[[0.1, 0.1], [-0.3, 0.0], [0.05, 0.2], [0.0, 0.0]]])
     assert dominant_source(contrib, ("vocals", "drums", "bass", "other")) == ["drums"]
+
+
+def test_an_absent_source_is_silence_or_for_a_linear_head_the_training_mean():
+    cnn = make_bundle(fusion="early", seed=3).model
+    silent = {s: torch.full((1, 96, 600), -100.0) for s in cnn.sources}
+    with torch.no_grad():
+        expected = {s: e[0] for s, e in cnn.embed(silent).items()}
+    assert all(torch.equal(cnn.absent_embeddings(600, -100.0)[s], expected[s]) for s in cnn.sources)
+
+    linear = make_bundle(arch="desc", fusion="early", head="quadrant", fusion_hidden=0).model
+    norm = linear.fusion_head[0]
+    norm.set(torch.randn(4 * 260), torch.ones(4 * 260))
+    absent = linear.absent_embeddings(600, -100.0)
+    assert torch.equal(torch.cat([absent[s] for s in linear.sources]), norm.mean)
+    # a track whose features are all average gets no contribution from any source
+    with torch.no_grad():
+        phi = source_contributions(linear, {s: a[None] for s, a in absent.items()}, absent)
+    assert torch.allclose(phi, torch.zeros_like(phi))

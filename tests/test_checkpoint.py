@@ -12,8 +12,14 @@ from conftest import make_bundle
 from emomucs_core.checkpoint import FORMAT_VERSION, BundleError, load_bundle
 
 
-def test_round_trip_keeps_weights_config_and_card(tmp_path):
-    bundle = make_bundle(arch="c1d", fusion="mid", head="logistic")
+@pytest.mark.parametrize("config", [
+    dict(arch="c1d", fusion="mid", head="logistic"),
+    dict(arch="c1d", fusion="early", head="quadrant", descriptors=True, fusion_hidden=0),
+])
+def test_round_trip_keeps_weights_config_and_card(tmp_path, config):
+    bundle = make_bundle(**config)
+    if bundle.config.descriptors:  # buffers must travel too
+        bundle.model.set_descriptor_normalisation("bass", torch.full((260,), 3.0), torch.full((260,), 2.0))
     bundle.metrics = {"quadrant_accuracy": 0.5}
     path = bundle.save(tmp_path / "b.safetensors")
     loaded = load_bundle(path)
@@ -21,7 +27,7 @@ def test_round_trip_keeps_weights_config_and_card(tmp_path):
     assert loaded.separator == {"backend": "demucs", "model": "htdemucs"}
     assert loaded.metrics == {"quadrant_accuracy": 0.5}
     assert loaded.id == bundle.id and loaded.id.startswith("test-")
-    x = {s: torch.randn(2, 96, 400) for s in bundle.config.sources}
+    x = {s: torch.randn(2, 96, 400) * 10 - 40 for s in bundle.config.sources}
     assert torch.equal(loaded.model(x), bundle.model.eval()(x))
 
 

@@ -88,3 +88,25 @@ def test_summary_branch_adds_per_band_statistics(arch, fusion):
     assert torch.allclose(early[:, 32:128], standardised.mean(dim=-1), atol=1e-5)
     assert torch.allclose(early[:, 128:], standardised.std(dim=-1), atol=1e-5)
     assert model({s: x for s in model.sources}).shape == (2, 2)
+
+
+def test_descriptor_branch_widens_early_features_and_carries_its_normalisation():
+    from emomucs_core.descriptors import descriptor_size
+
+    cfg = NetConfig(arch="c1d", fusion="early", descriptors=True)
+    model = EmoMucs(cfg).eval()
+    feats = {s: torch.randn(2, 96, 400) * 10 - 40 for s in SOURCES}
+    assert model.embed(feats)["vocals"].shape == (2, 32 + descriptor_size(96))
+    before = model(feats)
+    size = descriptor_size(96)
+    model.set_descriptor_normalisation("vocals", torch.full((size,), 5.0), torch.full((size,), 2.0))
+    assert not torch.allclose(before, model(feats))
+    assert torch.equal(model.state_dict()["source_nets.vocals.glob.desc_norm.std"], torch.full((size,), 2.0))
+    assert NetConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_a_zero_width_hidden_layer_makes_the_fusion_head_linear():
+    model = EmoMucs(NetConfig(arch="c1d", fusion="early", head="quadrant", fusion_hidden=0)).eval()
+    assert [type(m).__name__ for m in model.fusion_head] == ["_Standardise", "Linear"]
+    feats = {s: torch.randn(2, 96, 400) * 10 - 40 for s in SOURCES}
+    assert model(feats).shape == (2, 4)

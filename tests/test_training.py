@@ -15,8 +15,8 @@ import torch
 from emomucs_core.checkpoint import Bundle, load_bundle
 from emomucs_core.nets import EmoMucs, NetConfig
 from emomucs_core.training import (
-    Augment, FeatureSet, TrainOptions, WindowDataset, baseline_cv, cross_validate, evaluate, inner_splits,
-    outer_folds, parse_spec, predict, quadrant_of, r2, rmse, run_experiment, train_final, train_model,
+    Augment, FeatureSet, TrainOptions, WindowDataset, baseline_cv, cross_validate, evaluate, evaluate_model,
+    inner_splits, outer_folds, parse_spec, predict, quadrant_of, r2, rmse, run_experiment, train_final, train_model,
 )
 from emomucs_core.training import crossval as crossval_module
 from emomucs_core.training.metrics import balanced_accuracy, summarise
@@ -160,6 +160,45 @@ def test_freeze_keeps_source_nets_and_finetune_changes_them(small, tmp_path, mod
     assert {"pretrain:vocals", "head"} <= stages and (("finetune" in stages) == (mode == "finetune"))
 
 
+def test_linear_head_refits_the_penalty_with_the_best_validation_loss(small, tmp_path):
+    cfg = NetConfig(arch="c1d", sources=STEMS, fusion="early", head="quadrant", descriptors=True, fusion_hidden=0)
+    train, val = np.arange(18), np.arange(18, 24)
+    penalties = (0.001, 0.1, 10.0)
+    model, history = train_model(cfg, small, train, val, mode="freeze", epochs=2, lr=3e-3, batch_size=8,
+                                 options=fast(pretrain_dir=str(tmp_path), head_l2=penalties), **QUIET)
+    rows = [h for h in history if h["stage"] == "head"]
+    assert [r["l2"] for r in rows] == list(penalties)
+    assert rows[0]["train_loss"] < rows[-1]["train_loss"]  # a weaker penalty fits the training windows closer
+    refit = history[-1]
+    assert refit["stage"] == "head-refit" and refit["l2"] == min(rows, key=lambda r: r["val_loss"])["l2"]
+    # the refit saw the validation clips too: it fits them better than the chosen fit on training clips alone
+    assert evaluate_model(model, small, val)["loss"] < min(r["val_loss"] for r in rows)
+    norm, _ = model.fusion_head
+    assert not torch.equal(norm.std, torch.ones_like(norm.std))  # standardised on the training windows
+
+
+def test_desc_models_fit_only_a_linear_head(small):
+    cfg = NetConfig(arch="desc", sources=STEMS, fusion="early", head="quadrant", fusion_hidden=0)
+    model, history = train_model(cfg, small, np.arange(18), np.arange(18, 24), mode="freeze",
+                                 options=fast(head_l2=(0.1, 1.0)), **QUIET)
+    assert cfg.descriptors and {h["stage"] for h in history} == {"head", "head-refit"}
+    assert sum(p.numel() for p in model.parameters()) == 4 * 260 * 4 + 4
+    with pytest.raises(ValueError, match="freeze"):
+        train_model(cfg, small, np.arange(18), np.arange(18, 24), mode="full", options=fast(), **QUIET)
+    with pytest.raises(ValueError, match="several sources"):
+        NetConfig(arch="desc", sources=("mix",), fusion="early", fusion_hidden=0)
+
+
+def test_descriptor_statistics_come_from_the_training_clips(small):
+    cfg = NetConfig(arch="c1d", sources=("vocals",), head="quadrant", descriptors=True)
+    model, _ = train_model(cfg, small, np.arange(12), np.arange(12, 24), epochs=1, options=fast(), **QUIET)
+    mean, std = small.descriptor_stats(np.arange(12), ("vocals",), cfg.frame_rate)["vocals"]
+    norm = model.source_nets["vocals"].glob.desc_norm
+    assert np.allclose(norm.mean.numpy(), mean) and not np.allclose(norm.mean.numpy(), 0)
+    other, _ = small.descriptor_stats(np.arange(12, 24), ("vocals",), cfg.frame_rate)["vocals"]
+    assert not np.allclose(other, mean)
+
+
 # -- cross-validation ----------------------------------------------------------------
 def test_folds_never_share_a_group(data):
     folds = outer_folds(data, k=4, seed=0)
@@ -178,9 +217,19 @@ def test_parse_spec():
     s = parse_spec("c1d-mid-finetune-logistic")
     assert s.cfg.fusion == "mid" and s.cfg.sources == STEMS and s.mode == "finetune" and s.cfg.head == "logistic"
     assert parse_spec("c2d-vocals").cfg.sources == ("vocals",)
+    s = parse_spec("c1d-early-freeze-quadrant-desc-linear")
+    assert s.cfg.descriptors and s.cfg.fusion_hidden == 0 and not s.cfg.summary and s.mode == "freeze"
     for bad in ("c3d-m", "c2d-mid", "c2d-m-freeze", "c2d-late-sometimes"):
         with pytest.raises(ValueError):
             parse_spec(bad)
+
+
+def test_result_keys_hold_only_settings_that_differ_from_their_defaults():
+    from emomucs_core.training.trainer import settings_key
+
+    assert settings_key(NetConfig(), TrainOptions(threads=1)) == [{}, {}]  # threads never change results
+    assert settings_key(NetConfig(arch="c1d", descriptors=True), TrainOptions(head_l2=(1.0,))) == [
+        {"arch": "c1d", "descriptors": True}, {"head_l2": (1.0,)}]
 
 
 def test_resume_skips_finished_folds(small, tmp_path, monkeypatch):
@@ -267,6 +316,15 @@ def test_train_final_bundle_round_trip(small, tmp_path):
     assert loaded.metrics["cv"] == {"x": 1} and "final_val" in loaded.metrics
     idx = np.arange(len(data))
     np.testing.assert_array_equal(predict(loaded.model, data, idx), predict(bundle.model, data, idx))
+
+
+def test_train_final_keeps_held_out_figures_of_a_refitted_linear_head(small):
+    bundle = train_final(small, "desc-early-freeze-quadrant-linear", options=fast(head_l2=(0.1, 1.0)), **QUIET)
+    assert bundle.data["train_clips"] < len(small)
+    val = bundle.metrics["final_val"]
+    # the refitted head saw the validation clips: its in-sample loss there is lower than the reported one
+    _, va = inner_splits(small, np.arange(len(small)), 5, 1, 0)[0]
+    assert evaluate_model(bundle.model, small, va)["loss"] < val["loss"]
 
 
 def test_quadrant_and_logistic_heads_train_and_report_quadrants(small):

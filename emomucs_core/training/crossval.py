@@ -29,7 +29,7 @@ from ..nets import ARCHS, FUSIONS, HEADS, EmoMucs, NetConfig, count_parameters
 from .data import FeatureSet
 from .metrics import evaluate, quadrant_of, summarise
 from .trainer import (MODES, Log, TrainOptions, embed_windows, evaluate_model, predict_proba, predicted_quadrants,
-                      proba_to_unit, train_model)
+                      proba_to_unit, settings_key, train_model)
 
 logger = logging.getLogger(__name__)
 STEMS = ("vocals", "drums", "bass", "other")
@@ -46,14 +46,15 @@ class ModelSpec:
 
 
 def parse_spec(spec: str, head: str = "regression", stems: tuple[str, ...] = STEMS) -> ModelSpec:
-    """Parse ``<arch>-<input>[-<mode>][-<head>][-summary]``.
+    """Parse ``<arch>-<input>[-<mode>][-<head>][-summary][-desc][-linear]``.
 
     arch : ``c1d`` | ``c2d``; input : ``m``/``mix`` (mix baseline), a stem name
     (single-source model) or a fusion ``early``/``mid``/``late`` (EmoMucs over ``stems``);
     mode : ``full`` (default) | ``freeze`` | ``finetune``; head : ``regression`` |
     ``logistic`` | ``quadrant`` (default ``head``); ``summary`` adds the per-band
-    statistics branch to every source model (:class:`~emomucs_core.nets.NetConfig`).
-    Examples: ``c2d-m``, ``c2d-late-freeze``, ``c1d-mid-finetune``, ``c1d-mid-freeze-quadrant-summary``.
+    statistics branch and ``desc`` the descriptor branch to every source model;
+    ``linear`` makes the fusion head linear (:class:`~emomucs_core.nets.NetConfig`).
+    Examples: ``c2d-m``, ``c2d-late-freeze``, ``c1d-mid-finetune``, ``c1d-early-freeze-quadrant-desc-linear``.
     """
     parts = spec.lower().split("-")
     if len(parts) < 2 or parts[0] not in ARCHS:
@@ -61,16 +62,18 @@ def parse_spec(spec: str, head: str = "regression", stems: tuple[str, ...] = STE
     arch, what, rest = parts[0], parts[1], parts[2:]
     mode = next((p for p in rest if p in MODES), "full")
     head = next((p for p in rest if p in HEADS), head)
-    summary = "summary" in rest
-    unknown = [p for p in rest if p not in MODES and p not in HEADS and p != "summary"]
+    flags = {"summary": "summary" in rest, "descriptors": "desc" in rest}
+    if "linear" in rest:
+        flags["fusion_hidden"] = 0
+    unknown = [p for p in rest if p not in MODES and p not in HEADS and p not in ("summary", "desc", "linear")]
     if unknown:
         raise ValueError(f"bad model spec {spec!r}: unknown part(s) {unknown}")
     if what in ("m", "mix"):
-        cfg = NetConfig(arch=arch, sources=("mix",), head=head, summary=summary)
+        cfg = NetConfig(arch=arch, sources=("mix",), head=head, **flags)
     elif what in stems:
-        cfg = NetConfig(arch=arch, sources=(what,), head=head, summary=summary)
+        cfg = NetConfig(arch=arch, sources=(what,), head=head, **flags)
     elif what in FUSIONS:
-        cfg = NetConfig(arch=arch, sources=tuple(stems), fusion=what, head=head, summary=summary)
+        cfg = NetConfig(arch=arch, sources=tuple(stems), fusion=what, head=head, **flags)
     else:
         raise ValueError(f"bad model spec {spec!r}: input {what!r} is not m, a stem or a fusion")
     if len(cfg.sources) == 1 and mode != "full":
@@ -289,29 +292,21 @@ def _train(spec: ModelSpec, data, tr, va, params: dict, seed: int, opts: TrainOp
     return train_model(spec.cfg, data, tr, va, spec.mode, seed=seed, log=log, options=replace(opts, **extra), **kw)
 
 
-def absent_embeddings(model: EmoMucs, frames: int, mel: MelParams = MelParams()) -> dict[str, torch.Tensor]:
-    """Fusion-stage features of a silent stem (constant ``mel.silence_db``), per source: ``{s: (d,)}``."""
-    model.eval()
-    with torch.no_grad():
-        silent = torch.full((1, model.cfg.n_mels, frames), mel.silence_db)
-        return {s: e[0] for s, e in model.embed({s: silent for s in model.sources}).items()}
-
-
 def _subset_values(model: EmoMucs, data: FeatureSet, idx, batch: int) -> tuple[np.ndarray, np.ndarray]:
     """Subset masks ``(2**n, n)`` and unit values ``(2**n, len(idx), 2)`` averaged over windows."""
     emb = embed_windows(model, data, idx, batch)
     n_clips, k = len(idx), data.n_windows
     with torch.no_grad():
         masks, values = subset_values(model, {s: e.flatten(0, 1) for s, e in emb.items()},
-                                      absent_embeddings(model, data.frames))
+                                      model.absent_embeddings(data.frames, MelParams().silence_db))
     return masks.numpy(), values.view(len(masks), n_clips, k, 2).mean(dim=2).numpy()
 
 
 # -- resumable fold files ----------------------------------------------------------
 def _fold_key(spec, data, train_idx, test_idx, base, grid, inner_k, inner_folds, seed, opts) -> str:
     h = hashlib.sha1()
-    h.update(json.dumps([spec.name, spec.cfg.to_dict(), spec.mode, base, grid, inner_k, inner_folds, seed,
-                         opts.signature(), len(data), data.n_windows, data.frames], sort_keys=True,
+    h.update(json.dumps([spec.name, settings_key(spec.cfg, opts), spec.mode, base, grid, inner_k, inner_folds,
+                         seed, len(data), data.n_windows, data.frames], sort_keys=True,
                         default=str).encode())
     h.update(np.asarray(train_idx, np.int64).tobytes() + b"|" + np.asarray(test_idx, np.int64).tobytes())
     h.update(np.ascontiguousarray(data.targets).tobytes())

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..descriptors import window_descriptors
+
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 
 
@@ -34,6 +36,7 @@ class FeatureSet:
     groups: list[str]
     quadrants: list[str | None] | None = None
     ids: list[str] = field(default_factory=list)
+    _descriptors: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.targets = np.asarray(self.targets, dtype=np.float32)
@@ -128,6 +131,27 @@ class FeatureSet:
             mean = total / max(count, 1)
             std = np.sqrt(np.maximum(squares / max(count, 1) - mean**2, 0.0))
             out[s] = (mean.astype(np.float32), std.astype(np.float32))
+        return out
+
+    def descriptor_stats(
+        self, idx: np.ndarray, sources: tuple[str, ...], frame_rate: float, chunk: int = 64
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Mean and std (each ``(descriptor_size,)``) of every window's descriptors over the clips ``idx``.
+
+        The descriptors of all clips are computed once per source and frame rate and kept.
+        """
+        cache = self._descriptors
+        out = {}
+        for s in sources:
+            if (s, frame_rate) not in cache:
+                arr = self.feats[s]
+                flat = [
+                    window_descriptors(torch.from_numpy(arr[i : i + chunk].astype(np.float32)).flatten(0, 1), frame_rate)
+                    for i in range(0, len(arr), chunk)
+                ]
+                cache[s, frame_rate] = torch.cat(flat).view(len(arr), arr.shape[1], -1).numpy()
+            d = cache[s, frame_rate][np.asarray(idx, int)].reshape(-1, cache[s, frame_rate].shape[-1])
+            out[s] = (d.mean(axis=0), d.std(axis=0))
         return out
 
 

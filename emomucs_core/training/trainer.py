@@ -6,6 +6,8 @@
   source embeddings: the frozen source nets run once per window).
 * ``finetune``: as ``freeze``, then train everything with a small learning rate.
 
+Models without a CNN (``arch="desc"``) have only the linear fusion head to fit (freeze).
+
 Loss: MSE on targets scaled to [-1, 1] (head ``regression``), BCE-with-logits on
 0/1 or soft targets (head ``logistic``), or cross-entropy over the four quadrants
 (head ``quadrant``, soft targets from (V, A)). AdamW with a cosine-decaying learning rate
@@ -49,6 +51,10 @@ class TrainOptions:
     patience : stop after this many epochs without a better validation loss.
     pretrain_epochs : epochs of each single-source pre-training (default: ``epochs``).
     head_epochs, head_lr : fusion-head training on frozen embeddings (freeze/finetune).
+    head_l2 : penalties ``alpha`` tried for a linear fusion head (``fusion_hidden=0``), fitted
+        by L-BFGS to ``loss + alpha * |W|^2`` on every training window; the one with the best
+        validation loss (the middle one without validation clips) is refitted on the training
+        and validation clips together.
     finetune_epochs, finetune_lr_factor : end-to-end stage of ``finetune`` (lr x factor).
     augment : training augmentation (None = off).
     threads : ``torch.set_num_threads``.
@@ -65,6 +71,7 @@ class TrainOptions:
     pretrain_epochs: int | None = None
     head_epochs: int = 60
     head_lr: float = 3e-3
+    head_l2: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
     finetune_epochs: int | None = None
     finetune_lr_factor: float = 0.1
     augment: Augment | None = field(default_factory=Augment)
@@ -110,8 +117,17 @@ def train_model(
     train_idx, val_idx = np.asarray(train_idx, int), np.asarray(val_idx, int)
     torch.manual_seed(seed)
     model = EmoMucs(cfg)
-    for s, (mean, std) in data.band_stats(train_idx, cfg.sources).items():
+    cnn = cfg.arch != "desc"
+    for s, (mean, std) in (data.band_stats(train_idx, cfg.sources) if cnn else {}).items():
         model.set_normalisation(s, torch.from_numpy(mean), torch.from_numpy(std))
+    if cfg.descriptors and (mode == "full" or not model.fused or not cnn):  # else copied from pre-trained nets
+        for s, (mean, std) in data.descriptor_stats(train_idx, cfg.sources, cfg.frame_rate).items():
+            model.set_descriptor_normalisation(s, torch.from_numpy(mean), torch.from_numpy(std))
+    if not cnn:  # nothing to learn but the linear head
+        if mode != "freeze":
+            raise ValueError("desc models train in freeze mode only")
+        return model.eval(), _fit_head(model, data, train_idx, val_idx, opts.head_epochs, opts.head_lr,
+                                       batch_size, seed, opts, log)
     if mode == "full" or not model.fused:
         history = _fit(model, data, train_idx, val_idx, epochs, lr, batch_size, seed, opts, log, "full")
         return model.eval(), history
@@ -381,6 +397,8 @@ def _fit_head(
         emb_train = embed_windows(model, data, train_idx, opts.eval_batch)
         emb_val = embed_windows(model, data, val_idx, opts.eval_batch) if len(val_idx) else None
         y_train = torch.from_numpy(data.targets[train_idx])
+        if model.cfg.fusion_hidden == 0:
+            return _fit_linear_head(model, data, emb_train, y_train, emb_val, val_idx, opts.head_l2, log)
         gen = torch.Generator().manual_seed(seed)
         optimiser = torch.optim.AdamW(model.fusion_head.parameters(), lr=lr, weight_decay=opts.weight_decay)
         n, k = len(train_idx), data.n_windows
@@ -418,6 +436,62 @@ def _fit_head(
     return history
 
 
+def _fit_linear_head(
+    model: EmoMucs, data: FeatureSet, emb_train: dict[str, torch.Tensor], y_train: torch.Tensor,
+    emb_val: dict[str, torch.Tensor] | None, val_idx, penalties: tuple[float, ...], log: Log,
+) -> list[dict]:
+    """Fit the linear fusion head (standardise, linear) by L-BFGS for each L2 penalty.
+
+    ``emb_train``: ``{source: (n, K, d)}``; every window is a row with its clip's target.
+    The penalty with the best validation loss (the middle one without validation clips)
+    is then refitted on the training and validation clips together.
+    """
+    history = []
+    for i, alpha in enumerate(sorted(penalties)):
+        start = time.perf_counter()
+        train_loss = _fit_linear(model, emb_train, y_train, alpha)
+        p = _fuse_proba(model, emb_val).mean(dim=1).numpy() if emb_val is not None else None
+        row = {"stage": "head", "epoch": i, "l2": alpha, "train_loss": train_loss,
+               **_validate(model, data, val_idx, p), "lr": 0.0, "seconds": time.perf_counter() - start}
+        history.append(row)
+        log(_format(row, len(penalties)) + f" l2={alpha:g}")
+    middle = (len(history) - 1) / 2
+    best = min(range(len(history)), key=lambda i: history[i]["val_loss"] if emb_val is not None else abs(i - middle))
+    alpha = history[best]["l2"]
+    if emb_val is not None:
+        emb_train = {s: torch.cat([emb_train[s], emb_val[s]]) for s in emb_train}
+        y_train = torch.cat([y_train, torch.from_numpy(data.targets[val_idx])])
+    start = time.perf_counter()
+    row = {"stage": "head-refit", "epoch": 0, "l2": alpha, "train_loss": _fit_linear(model, emb_train, y_train, alpha),
+           "val_loss": float("nan"), "lr": 0.0, "seconds": time.perf_counter() - start}
+    log(f"[head] refit with l2={alpha:g} on {len(y_train)} clips: loss={row['train_loss']:.4f}")
+    return history + [row]
+
+
+def _fit_linear(model: EmoMucs, emb: dict[str, torch.Tensor], y: torch.Tensor, alpha: float) -> float:
+    """Standardise and fit the linear head to ``loss + alpha * |W|^2`` (L-BFGS, from zero); returns the loss."""
+    norm, linear = model.fusion_head
+    x = torch.cat([emb[s] for s in model.sources], dim=-1)
+    y = y.repeat_interleave(x.shape[1], dim=0)
+    x = x.flatten(0, 1)
+    norm.set(x.mean(dim=0), x.std(dim=0))
+    z = norm(x)
+    torch.nn.init.zeros_(linear.weight)
+    torch.nn.init.zeros_(linear.bias)
+    optimiser = torch.optim.LBFGS(linear.parameters(), max_iter=500, tolerance_grad=1e-6, line_search_fn="strong_wolfe")
+
+    def objective() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = loss_fn(model.cfg.head, linear(z), y) + alpha * linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimiser.step(objective)
+    with torch.no_grad():
+        return float(loss_fn(model.cfg.head, linear(z), y))
+
+
 def _pretrained_source(
     cfg: NetConfig, source: str, data: FeatureSet, train_idx, val_idx, epochs: int, lr: float,
     batch_size: int, seed: int, opts: TrainOptions, log: Log,
@@ -446,11 +520,22 @@ def _pretrained_source(
     return model, history
 
 
+def settings_key(cfg: NetConfig, opts: TrainOptions) -> list[dict]:
+    """The model config and training options that differ from their defaults.
+
+    Cache and fold keys hash this, so a new setting whose default keeps the old
+    behaviour does not invalidate results computed before it existed.
+    """
+    defaults = NetConfig().to_dict(), TrainOptions().signature()
+    return [{k: v for k, v in current.items() if v != default.get(k)}
+            for current, default in zip((cfg.to_dict(), opts.signature()), defaults)]
+
+
 def _cache_key(cfg: NetConfig, data: FeatureSet, train_idx, val_idx, epochs, lr, batch_size, seed,
                opts: TrainOptions) -> str:
     """Hash of everything a training stage's result depends on (settings, split, data identity)."""
     h = hashlib.sha1()
-    h.update(json.dumps([cfg.to_dict(), epochs, lr, batch_size, seed, opts.signature(), data.ids,
+    h.update(json.dumps([settings_key(cfg, opts), epochs, lr, batch_size, seed, data.ids,
                          data.n_windows, data.frames], sort_keys=True, default=str).encode())
     h.update(np.ascontiguousarray(data.targets).tobytes())
     h.update(np.asarray(train_idx, np.int64).tobytes())
