@@ -31,6 +31,7 @@ demo: install
 	$(PY) -m emomucs_core.demo
 
 bench: install
+	$(PY) benchmarks/bench_default_model.py
 	$(PY) benchmarks/bench_predict.py
 
 # Artist-grouped 5-fold cross-validation on 4q-dev (offline separator): report in docs/results-4q/.

@@ -1,6 +1,8 @@
 """Per-source contributions: exact Shapley values over the sources of a fused model.
 
-A source is "absent" when its features are those of a silent stem. With four
+A source is "absent" when its features are those given by
+:meth:`~emomucs_core.nets.EmoMucs.absent_embeddings` (a silent stem, or the
+training mean for a linear head). With four
 sources the fusion head is evaluated on all 16 subsets; for each output the
 contributions sum to ``f(all sources) - f(no source)`` (efficiency).
 """
@@ -23,7 +25,7 @@ def subset_values(
     Parameters
     ----------
     present : ``{source: (B, d)}`` features of the real stems.
-    absent : ``{source: (d,)}`` features of a silent stem.
+    absent : ``{source: (d,)}`` features of an absent source.
 
     Returns
     -------

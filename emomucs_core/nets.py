@@ -40,7 +40,7 @@ class NetConfig:
     dropout : dropout inside the source models; ``head_dropout`` before linear layers.
     fusion_hidden : width of the fusion head's hidden layer; 0 makes the head linear
         (standardised input, one linear layer: an L2-regularised logistic or linear
-        regression on the sources' features, fitted in closed form by the trainer).
+        regression on the sources' features, fitted by L-BFGS in the trainer).
     summary : add a global branch to every source model: the per-band mean and
         standard deviation over time of its standardised input (``2 * n_mels``
         values) join the conv features ("early"), so the head sees both.
@@ -132,7 +132,7 @@ class _GlobalBranch(nn.Module):
     def __init__(self, cfg: NetConfig):
         super().__init__()
         self.summary, self.descriptors, self.frame_rate = cfg.summary, cfg.descriptors, cfg.frame_rate
-        self.size = (2 * cfg.n_mels if cfg.summary else 0)
+        self.size = 2 * cfg.n_mels if cfg.summary else 0
         if cfg.descriptors:
             self.desc_norm = _Standardise(descriptor_size(cfg.n_mels))
             self.size += descriptor_size(cfg.n_mels)
@@ -242,7 +242,7 @@ class DescriptorNet(nn.Module):
     def embed(self, x: torch.Tensor, stage: str) -> torch.Tensor:
         if stage != "early":
             raise ValueError("a descriptor model has early features only")
-        return torch.cat(self.glob(x, x), dim=1)
+        return torch.cat(self.glob(x, x), dim=1)  # no per-band standardisation: the raw input twice
 
 
 class EmoMucs(nn.Module):

@@ -36,7 +36,7 @@ class Prediction:
     valence, arousal : in [0, 1], 0.5 neutral (mean over windows); None on error.
     contributions : ``{source: {"valence": c, "arousal": c}}``, signed Shapley
         values in the same unit; per output they sum to the prediction minus
-        the prediction with every source silent.
+        the prediction with every source absent (silent, or average for a linear head).
     dominant_source : source with the largest ``|c_valence| + |c_arousal|``.
     windows : per window ``{"start": s, "valence": v, "arousal": a}`` (seconds, unit values).
     model_id : id of the bundle; elapsed : wall seconds spent on this file.

@@ -320,7 +320,7 @@ def test_train_final_bundle_round_trip(small, tmp_path):
 
 def test_train_final_keeps_held_out_figures_of_a_refitted_linear_head(small):
     bundle = train_final(small, "desc-early-freeze-quadrant-linear", options=fast(head_l2=(0.1, 1.0)), **QUIET)
-    assert bundle.data["train_clips"] < len(small)
+    assert bundle.data["train_clips"] < len(small) == bundle.data["refit_clips"]
     val = bundle.metrics["final_val"]
     # the refitted head saw the validation clips: its in-sample loss there is lower than the reported one
     _, va = inner_splits(small, np.arange(len(small)), 5, 1, 0)[0]
@@ -409,3 +409,15 @@ def test_pretrained_source_models_are_shared_across_fusions_and_modes(small, tmp
     cross_validate(small, "c1d-early-finetune", tmp_path, **kw, log=messages.append)
     assert sum("reused" in m for m in messages) == 2 * len(STEMS)
     assert not any(m.startswith("pretrain") and "clips" in m for m in messages)
+
+
+def test_table2_tells_variants_of_the_same_fusion_apart():
+    from emomucs_core.training.report import table2
+
+    summary = {"quadrant_acc": {"mean": 0.5, "std": 0.1}}
+    rows = [{"config": parse_spec(spec, "quadrant").cfg.to_dict(), "mode": "freeze", "summary": summary}
+            for spec in ("c1d-early-freeze", "c1d-early-freeze-summary", "c1d-early-freeze-desc-linear",
+                         "desc-early-freeze-linear", "c1d-m")]
+    lines = table2(rows).splitlines()[2:]
+    assert len(lines) == 4  # the mix model is not fused
+    assert [line.split("|")[4].strip() for line in lines] == ["-", "descriptors, linear head", "summary", "linear head"]

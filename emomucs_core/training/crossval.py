@@ -4,8 +4,8 @@ Outer folds measure; inner splits of each outer training part early-stop (split 
 and, with a grid of settings, select them (mean validation loss over ``inner_folds``
 splits). Each finished outer fold is written atomically to ``out_dir/<model>/foldN.json``
 so that a rerun skips it. For fused models the result also holds out-of-fold subset
-values (the fused model with only some sources present; silent stems stand in for
-the others) and Shapley contributions per source.
+values (the fused model with only some sources present; the others are absent as in
+:meth:`~emomucs_core.nets.EmoMucs.absent_embeddings`) and Shapley contributions per source.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class ModelSpec:
 def parse_spec(spec: str, head: str = "regression", stems: tuple[str, ...] = STEMS) -> ModelSpec:
     """Parse ``<arch>-<input>[-<mode>][-<head>][-summary][-desc][-linear]``.
 
-    arch : ``c1d`` | ``c2d``; input : ``m``/``mix`` (mix baseline), a stem name
+    arch : ``c1d`` | ``c2d`` | ``desc``; input : ``m``/``mix`` (mix baseline), a stem name
     (single-source model) or a fusion ``early``/``mid``/``late`` (EmoMucs over ``stems``);
     mode : ``full`` (default) | ``freeze`` | ``finetune``; head : ``regression`` |
     ``logistic`` | ``quadrant`` (default ``head``); ``summary`` adds the per-band

@@ -102,11 +102,12 @@ def write_report(
         ab = plot_ablation(subsets, out / f"{stem}-ablation.png", ablation_metric, f"{name}: source subsets")
         figures += [va, ab]
         counts = {s: res.dominant().count(s) for s in res.sources}
+        absent = "their training mean (linear head)" if res.cfg.fusion_hidden == 0 else "a silent stem"
         lines += [f"## {name}", "", f"![valence/arousal plane]({va.name})", "",
                   "Dominant source (clips): " + ", ".join(f"{s} {c}" for s, c in counts.items()), "",
                   f"![source-subset ablation]({ab.name})", "",
                   "Source-subset ablation (pooled out-of-fold predictions of the fused model; absent "
-                  "sources replaced by a silent stem):", "", subset_table(subsets), ""]
+                  f"sources replaced by {absent}):", "", subset_table(subsets), ""]
     report = out / "report.md"
     tmp = report.with_name("report.md.tmp")
     tmp.write_text("\n".join(lines))
@@ -152,6 +153,8 @@ def train_final(
     info = {"clips": len(data), "train_clips": len(tr), "val_clips": len(va), "windows": data.n_windows,
             "spec": spec, "mode": model_spec.mode, "epochs": epochs, "lr": lr, "batch_size": batch_size,
             "seed": seed, "epochs_run": len(history), **(data_info or {})}
+    if refit:
+        info["refit_clips"] = len(tr) + len(va)
     all_metrics = {**(metrics or {}), "final_val": val}
     return Bundle(model=model, mel=mel, window_seconds=window_seconds, separator=separator, data=info,
                   metrics=json.loads(json.dumps(all_metrics, default=float)), name=name)

@@ -45,13 +45,23 @@ def table1(rows: Sequence[dict]) -> str:
 
 
 def table2(rows: Sequence[dict]) -> str:
-    """Markdown Table 2: fused models only, one row per (architecture, fusion, mode)."""
+    """Markdown Table 2: fused models only, one row per (architecture, fusion, mode, extras).
+
+    Extras: the ``summary`` and ``descriptors`` branches and a linear fusion head.
+    """
     fused = [r for r in rows if len(r.get("config", {}).get("sources", [])) > 1]
-    fused.sort(key=lambda r: (r["config"]["arch"], r["config"]["fusion"], ("full", "freeze", "finetune").index(r["mode"])))
-    header = ["Arch", "Fusion", "Mode"] + [COLUMNS[k] for k in KEYS]
-    body = [[r["config"]["arch"].upper(), r["config"]["fusion"], r["mode"]] + [fmt(r["summary"].get(k)) for k in KEYS]
-            for r in fused]
+    fused.sort(key=lambda r: (r["config"]["arch"], r["config"]["fusion"], ("full", "freeze", "finetune").index(r["mode"]),
+                              _extras(r["config"])))
+    header = ["Arch", "Fusion", "Mode", "Extras"] + [COLUMNS[k] for k in KEYS]
+    body = [[r["config"]["arch"].upper(), r["config"]["fusion"], r["mode"], _extras(r["config"]) or "-"]
+            + [fmt(r["summary"].get(k)) for k in KEYS] for r in fused]
     return _table(header, body)
+
+
+def _extras(config: dict) -> str:
+    """``summary``, ``descriptors`` and ``linear head`` as set in a model config."""
+    extras = [k for k in ("summary", "descriptors") if config.get(k) and config.get("arch") != "desc"]
+    return ", ".join(extras + (["linear head"] if config.get("fusion_hidden") == 0 else []))
 
 
 def plot_va_plane(
