@@ -12,7 +12,7 @@ DATA4Q ?= ../shared/data/4q-dev
 CACHE  ?= $(HOME)/.cache/emomucs/features
 EPOCHS ?= 30
 SHIPPED_SPEC ?= desc-early-freeze-quadrant-linear
-CV_SPECS ?= c1d-m-quadrant,c1d-early-freeze-quadrant,c1d-mid-freeze-quadrant,c1d-late-freeze-quadrant,c1d-m-quadrant-summary,c1d-early-freeze-quadrant-summary,c1d-mid-freeze-quadrant-summary,c1d-late-freeze-quadrant-summary,c1d-m-quadrant-desc,c1d-early-freeze-quadrant-desc-linear,desc-early-freeze-quadrant-linear
+CV_SPECS ?= c1d-m-quadrant,c1d-early-quadrant,c1d-early-freeze-quadrant,c1d-early-finetune-quadrant,c1d-mid-freeze-quadrant,c1d-late-freeze-quadrant,c1d-m-quadrant-summary,c1d-early-freeze-quadrant-summary,c1d-mid-freeze-quadrant-summary,c1d-late-freeze-quadrant-summary,c1d-m-quadrant-desc,c1d-early-freeze-quadrant-desc-linear,desc-early-freeze-quadrant-linear
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

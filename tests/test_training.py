@@ -219,7 +219,7 @@ def test_parse_spec():
     assert parse_spec("c2d-vocals").cfg.sources == ("vocals",)
     s = parse_spec("c1d-early-freeze-quadrant-desc-linear")
     assert s.cfg.descriptors and s.cfg.fusion_hidden == 0 and not s.cfg.summary and s.mode == "freeze"
-    for bad in ("c3d-m", "c2d-mid", "c2d-m-freeze", "c2d-late-sometimes"):
+    for bad in ("c3d-m", "c2d-mid", "c2d-m-freeze", "c2d-late-sometimes", "desc-early-linear", "desc-m-freeze-linear"):
         with pytest.raises(ValueError):
             parse_spec(bad)
 

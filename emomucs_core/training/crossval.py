@@ -78,6 +78,8 @@ def parse_spec(spec: str, head: str = "regression", stems: tuple[str, ...] = STE
         raise ValueError(f"bad model spec {spec!r}: input {what!r} is not m, a stem or a fusion")
     if len(cfg.sources) == 1 and mode != "full":
         raise ValueError(f"bad model spec {spec!r}: {mode} needs a fused model")
+    if cfg.arch == "desc" and mode != "freeze":
+        raise ValueError(f"bad model spec {spec!r}: desc models train in freeze mode only")
     return ModelSpec(spec, cfg, mode)
 
 
