@@ -280,9 +280,8 @@ class EmoMucs(nn.Module):
         return self.cfg.fusion if self.fused else "late"
 
     def set_normalisation(self, source: str, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Set the per-band input statistics of ``source`` (each of shape ``(n_mels,)``); no-op without a CNN."""
-        if hasattr(self.source_nets[source], "norm"):
-            self.source_nets[source].norm.set(mean, std)
+        """Set the per-band input statistics of ``source`` (each of shape ``(n_mels,)``)."""
+        self.source_nets[source].norm.set(mean, std)
 
     def set_descriptor_normalisation(self, source: str, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Set the statistics of ``source``'s descriptors (each of shape ``(descriptor_size,)``)."""

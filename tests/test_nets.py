@@ -80,6 +80,7 @@ def test_quadrant_head_gives_valence_and_arousal_probabilities():
 def test_summary_branch_adds_per_band_statistics(arch, fusion):
     torch.manual_seed(0)
     model = EmoMucs(NetConfig(arch=arch, fusion=fusion, summary=True)).eval()
+    model.set_normalisation("vocals", torch.full((96,), -40.0), torch.full((96,), 10.0))
     x = torch.randn(2, 96, 400) * 10 - 40
     net = model.source_nets["vocals"]
     early = net.embed(x, "early")

@@ -107,7 +107,6 @@ def test_augment_applies_the_same_shift_to_every_source():
     base = np.arange(10 * 20, dtype=np.float32).reshape(10, 20)
     out = Augment(shift=5, freq_masks=0, time_masks=0, p=0.0).apply({"a": base, "b": base.copy()}, rng)
     assert np.array_equal(out["a"], out["b"])
-    assert not np.array_equal(out["a"], base) or True  # shift may be 0; shape and content kept
     assert sorted(out["a"].ravel()) == sorted(base.ravel())
 
 
