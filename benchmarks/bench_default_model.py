@@ -15,9 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-AUDIO = {".mp3", ".flac", ".wav", ".ogg", ".m4a", ".opus", ".aiff", ".wma"}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, nargs="?", help="tracks to analyse (searched recursively)")
@@ -28,14 +25,14 @@ def main() -> None:
     import torch
 
     from emomucs_core.predictor import Predictor
-    from emomucs_core.testing import synth_music, write_audio
+    from emomucs_core.testing import AUDIO_EXTENSIONS, synth_music, write_audio
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         if args.folder is None:
             files = [write_audio(Path(tmp) / f"song{i}.flac", synth_music(30, 44100, seed=i), 44100) for i in range(10)]
         else:
-            files = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in AUDIO)[: args.limit]
+            files = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)[: args.limit]
         predictor = Predictor(device="cpu")
         predictor.predict_one(files[0])  # warm-up
         start = time.perf_counter()

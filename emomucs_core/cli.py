@@ -150,9 +150,10 @@ def _load_features(dataset, data, separator, demucs_repo, cache, windows, source
 
 def _sources_of(specs, head):
     from .training import parse_spec
+    from .training.crossval import STEMS
 
     return sorted({s for spec in specs for s in parse_spec(spec, head).cfg.sources},
-                  key=lambda s: ("mix", "vocals", "drums", "bass", "other").index(s))
+                  key=("mix", *STEMS).index)
 
 
 @main.command()
@@ -161,7 +162,8 @@ def _sources_of(specs, head):
               help="Comma-separated specs <arch>-<input>[-<mode>][-<head>], e.g. c1d-mid-freeze.")
 @click.option("--folds", default=5, show_default=True, help="Outer cross-validation folds.")
 @click.option("--inner-folds", default=1, show_default=True,
-              help="Inner splits used (of 5) for early stopping; 5 = the paper's nested 5x5.")
+              help="Inner splits (of 5) averaged to choose among a grid of settings (Python API only: "
+                   "the CLI trains one setting, early-stopping on the first inner split).")
 @click.option("--baseline/--no-baseline", default=True, help="Also the handcrafted logistic baseline.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Report folder: report.md, results.json, PNG figures (a rerun resumes).")

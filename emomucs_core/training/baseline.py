@@ -14,6 +14,7 @@ import numpy as np
 
 from .crossval import grouped_folds
 from .metrics import QUADRANTS, evaluate, quadrant_of, summarise
+from .trainer import predicted_quadrants, proba_to_unit
 
 
 @dataclass
@@ -88,8 +89,7 @@ def _fit_predict(X_tr, q_tr, X_te, C, kind) -> tuple[np.ndarray, list[str]]:
         clf = make_classifier(C).fit(X_tr, q_tr)
         proba = np.zeros((len(X_te), 4))
         proba[:, [QUADRANTS.index(c) for c in clf.classes_]] = clf.predict_proba(X_te)
-        unit = np.stack([proba[:, 0] + proba[:, 3], proba[:, 0] + proba[:, 1]], axis=1)
-        return unit, [QUADRANTS[j] for j in proba.argmax(axis=1)]
+        return proba_to_unit("quadrant", proba), predicted_quadrants("quadrant", proba)
     cols = []
     for positive in (("Q1", "Q4"), ("Q1", "Q2")):
         y = np.isin(q_tr, positive)

@@ -276,12 +276,13 @@ def _run_fold(spec, data, i, train_idx, test_idx, base, grid, inner_k, inner_fol
     model, history = _train(spec, data, tr, va, {**base, **chosen}, seed, opts, log)
     out: dict[str, Any] = {"fold": i, "params": chosen, "grid_scores": scores, "n_train": len(tr), "n_val": len(va),
                            "test_idx": np.asarray(test_idx).tolist(), "history": history}
-    p = predict_proba(model, data, test_idx, opts.eval_batch)
+    emb = embed_windows(model, data, test_idx, opts.eval_batch)  # once, for predictions and subsets
+    p = predict_proba(model, data, test_idx, emb=emb)
     out["preds"] = proba_to_unit(spec.cfg.head, p).tolist()
     out["pred_quadrants"] = predicted_quadrants(spec.cfg.head, p)
     out["metrics"] = evaluate_model(model, data, test_idx, p)
     if model.fused:
-        masks, values = _subset_values(model, data, test_idx, opts.eval_batch)
+        masks, values = _subset_values(model, emb, data.frames)
         out.update(masks=masks.tolist(), values=values.tolist(),
                    contributions=shapley(torch.from_numpy(masks), torch.from_numpy(values)).numpy().tolist())
     out["seconds"] = time.perf_counter() - start
@@ -294,13 +295,15 @@ def _train(spec: ModelSpec, data, tr, va, params: dict, seed: int, opts: TrainOp
     return train_model(spec.cfg, data, tr, va, spec.mode, seed=seed, log=log, options=replace(opts, **extra), **kw)
 
 
-def _subset_values(model: EmoMucs, data: FeatureSet, idx, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """Subset masks ``(2**n, n)`` and unit values ``(2**n, len(idx), 2)`` averaged over windows."""
-    emb = embed_windows(model, data, idx, batch)
-    n_clips, k = len(idx), data.n_windows
+def _subset_values(model: EmoMucs, emb: dict[str, torch.Tensor], frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Subset masks ``(2**n, n)`` and unit values ``(2**n, n_clips, 2)`` averaged over windows.
+
+    ``emb``: :func:`embed_windows` features ``{source: (n_clips, K, d)}``; ``frames`` per window.
+    """
+    n_clips, k = next(iter(emb.values())).shape[:2]
     with torch.no_grad():
         masks, values = subset_values(model, {s: e.flatten(0, 1) for s, e in emb.items()},
-                                      model.absent_embeddings(data.frames, MelParams().silence_db))
+                                      model.absent_embeddings(frames, MelParams().silence_db))
     return masks.numpy(), values.view(len(masks), n_clips, k, 2).mean(dim=2).numpy()
 
 

@@ -16,8 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..descriptors import window_descriptors
-
-QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
+from ..nets import QUADRANTS
 
 
 @dataclass
@@ -174,10 +173,6 @@ class Augment:
     time_width: int = 40
     p: float = 0.5
     mixup: float = 0.0
-
-    @classmethod
-    def off(cls) -> Augment:
-        return cls(shift=0, freq_masks=0, time_masks=0, p=0.0, mixup=0.0)
 
     def apply(self, x: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Augment ``{source: (n_mels, T)}`` float32 windows of one clip (copies)."""

@@ -145,11 +145,12 @@ def train_final(
     tr, va = inner_splits(data, np.arange(len(data)), val_k, 1, seed)[0]
     model, history = train_model(model_spec.cfg, data, tr, va, model_spec.mode, epochs, lr, batch_size, seed,
                                  log, options)
-    val = evaluate_model(model, data, va)
     refit = [h for h in history if h["stage"] == "head-refit"]
     if refit:  # the refitted head has seen the validation clips: keep the held-out figures
         chosen = next(h for h in history if h["stage"] == "head" and h["l2"] == refit[-1]["l2"])
         val = {"loss": chosen["val_loss"], **{k: chosen[k] for k in ("quadrant_acc", "valence_r2", "arousal_r2")}}
+    else:
+        val = evaluate_model(model, data, va)
     info = {"clips": len(data), "train_clips": len(tr), "val_clips": len(va), "windows": data.n_windows,
             "spec": spec, "mode": model_spec.mode, "epochs": epochs, "lr": lr, "batch_size": batch_size,
             "seed": seed, "epochs_run": len(history), **(data_info or {})}

@@ -10,8 +10,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..nets import QUADRANTS
+
 DIMS = ("valence", "arousal")
-QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 #: Metric keys of :func:`evaluate`, in report order.
 KEYS = (
     "valence_rmse", "valence_r2", "arousal_rmse", "arousal_r2",

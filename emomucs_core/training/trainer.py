@@ -118,9 +118,10 @@ def train_model(
     torch.manual_seed(seed)
     model = EmoMucs(cfg)
     cnn = cfg.arch != "desc"
-    for s, (mean, std) in (data.band_stats(train_idx, cfg.sources) if cnn else {}).items():
+    own_stats = mode == "full" or not model.fused  # else copied from the pre-trained source nets
+    for s, (mean, std) in (data.band_stats(train_idx, cfg.sources) if cnn and own_stats else {}).items():
         model.set_normalisation(s, torch.from_numpy(mean), torch.from_numpy(std))
-    if cfg.descriptors and (mode == "full" or not model.fused or not cnn):  # else copied from pre-trained nets
+    if cfg.descriptors and (own_stats or not cnn):
         for s, (mean, std) in data.descriptor_stats(train_idx, cfg.sources, cfg.frame_rate).items():
             model.set_descriptor_normalisation(s, torch.from_numpy(mean), torch.from_numpy(std))
     if not cnn:  # nothing to learn but the linear head
@@ -226,9 +227,14 @@ def embed_windows(
     return {s: torch.cat(p) if p else torch.zeros(0, k, 0) for s, p in parts.items()}
 
 
-def predict_proba(model: EmoMucs, data: FeatureSet, idx: np.ndarray, batch: int = 48) -> np.ndarray:
-    """:func:`proba` outputs of clips ``idx``, mean over their K windows: ``(n, outputs)``."""
-    return _fuse_proba(model, embed_windows(model, data, idx, batch)).mean(dim=1).numpy()
+def predict_proba(model: EmoMucs, data: FeatureSet, idx: np.ndarray, batch: int = 48,
+                  emb: dict[str, torch.Tensor] | None = None) -> np.ndarray:
+    """:func:`proba` outputs of clips ``idx``, mean over their K windows: ``(n, outputs)``.
+
+    ``emb``: their :func:`embed_windows` features, when already computed.
+    """
+    emb = embed_windows(model, data, idx, batch) if emb is None else emb
+    return _fuse_proba(model, emb).mean(dim=1).numpy()
 
 
 def predict(model: EmoMucs, data: FeatureSet, idx: np.ndarray, batch: int = 48) -> np.ndarray:
@@ -358,8 +364,13 @@ def _checkpoint(path, epoch, model, optimiser, scheduler, best, history, gen, da
         "generator": gen.get_state(),
         "torch_rng": torch.get_rng_state(),
     }
+    _atomic_save(state, path)
+
+
+def _atomic_save(obj: dict, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename it to ``path``."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
+    torch.save(obj, tmp)
     tmp.replace(path)
 
 
@@ -402,7 +413,7 @@ def _fit_head(
         gen = torch.Generator().manual_seed(seed)
         optimiser = torch.optim.AdamW(model.fusion_head.parameters(), lr=lr, weight_decay=opts.weight_decay)
         n, k = len(train_idx), data.n_windows
-        steps = max(1, n // batch_size if n > batch_size else 1)
+        steps = max(1, n // batch_size)
         scheduler = _cosine(optimiser, epochs * steps, opts.min_lr_ratio)
         best, history = _Best(opts), []
         for epoch in range(epochs):
@@ -514,9 +525,7 @@ def _pretrained_source(
                                  replace(opts, pretrain_dir=None))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"state": model.state_dict(), "history": json.dumps(history)}, tmp)
-        tmp.replace(path)
+        _atomic_save({"state": model.state_dict(), "history": json.dumps(history)}, path)
     return model, history
 
 
