@@ -167,8 +167,12 @@ class EmoMucsPlugin(BeetsPlugin):
         if self._bundle is None:
             from emomucs_core.checkpoint import load_bundle
 
-            self._bundle = load_bundle(self.config["model"].as_filename() if self.config["model"].get() else None)
+            self._bundle = load_bundle(self._path_option("model"))
         return self._bundle
+
+    def _path_option(self, name: str) -> str | None:
+        """The path in option ``name``, or None when it is unset."""
+        return self.config[name].as_filename() if self.config[name].get() else None
 
     @property
     def model_id(self) -> str:
@@ -180,7 +184,6 @@ class EmoMucsPlugin(BeetsPlugin):
         if key not in self._predictors:
             from emomucs_core.predictor import Predictor
 
-            repo = self.config["demucs_repo"].get()
             try:
                 self._predictors[key] = Predictor(
                     self.bundle(),
@@ -189,7 +192,7 @@ class EmoMucsPlugin(BeetsPlugin):
                     windows=self.config["windows"].get(int),
                     batch_size=self.config["batch_size"].get(int),
                     threads=key[1],
-                    demucs_repo=self.config["demucs_repo"].as_filename() if repo else None,
+                    demucs_repo=self._path_option("demucs_repo"),
                 )
             except _model_errors():  # already one clear line (SeparatorError is a RuntimeError too)
                 raise
@@ -263,9 +266,10 @@ class EmoMucsPlugin(BeetsPlugin):
                 self.update_album(album)
 
     def update_album(self, album: Album) -> None:
+        items = list(album.items())
         for key in ("valence", "arousal"):
             field = self.fields[key]
-            values = [v for v in (own(i, field) for i in album.items()) if v is not None]
+            values = [v for v in (own(i, field) for i in items) if v is not None]
             if values:
                 album[field] = sum(values) / len(values)
             elif field in album:
@@ -379,9 +383,11 @@ class EmoMucsPlugin(BeetsPlugin):
     # -- import ---------------------------------------------------------------------
     def imported(self, session, task) -> None:
         """Import stage: analyse the task's items and store the fields (before files move)."""
+        if self._import_error:
+            return
         force = self.config["force"].get(bool)
         items = [i for i in task.imported_items() if self.needs_analysis(i, force)]
-        if self._import_error or not items:
+        if not items:
             return
         try:
             self.analyse(items)
