@@ -140,8 +140,12 @@ def _load_features(dataset, data, separator, demucs_repo, cache, windows, source
     feature_cache = FeatureCache(cache_dir)
     sep = make_separator(separator, repo=demucs_repo, device="auto")
     click.echo(f"{len(clips)} clips; separator {sep.id}; features cached in {feature_cache.folder}", err=True)
-    build_cache(clips, feature_cache, sep, sources, windows, progress=log.info)
-    features, missing = load_feature_set(clips, feature_cache, sep.id, sources, windows, log=log.info)
+    features, missing = load_feature_set(clips, feature_cache, sep.id, sources, windows)
+    if missing:  # read once when everything is cached; otherwise build what is missing and read again
+        build_cache(missing, feature_cache, sep, sources, windows, progress=log.info)
+        features, missing = load_feature_set(clips, feature_cache, sep.id, sources, windows, log=log.info)
+    if features is None:
+        raise click.ClickException(f"none of the {len(clips)} clips in {data} could be analysed")
     if missing:
         click.echo(f"{len(missing)} clips could not be analysed and are left out", err=True)
     kept = set(map(id, missing))

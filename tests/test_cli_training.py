@@ -8,6 +8,7 @@ samples in ../shared/data, when present.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 from conftest import SHARED_DATA
 from emomucs_core.checkpoint import load_bundle
 from emomucs_core.cli import main
+from emomucs_core.datasets.cache import FeatureCache
 from emomucs_core.testing import synth_music, write_audio
 
 QUADRANTS = {"Q1": ("major", 150), "Q2": ("minor", 150), "Q3": ("minor", 60), "Q4": ("major", 60)}
@@ -40,7 +42,7 @@ def fourq_folder(tmp_path_factory) -> Path:
     return root
 
 
-def test_evaluate_writes_the_report_and_resumes(fourq_folder, demucs_repo, tmp_path):
+def test_evaluate_writes_the_report_and_resumes(fourq_folder, demucs_repo, tmp_path, monkeypatch):
     args = ["evaluate", "--dataset", "4q", "--data", str(fourq_folder), "--separator", "demucs:htdemucs",
             "--demucs-repo", str(demucs_repo), "--cache", str(tmp_path / "cache"), "--windows", "1",
             "--epochs", "2", "--batch-size", "4", "--folds", "2", "--threads", "1",
@@ -55,9 +57,16 @@ def test_evaluate_writes_the_report_and_resumes(fourq_folder, demucs_repo, tmp_p
     assert (tmp_path / "report" / "c1d-mid-freeze-quadrant-va.png").stat().st_size > 1000
     # A rerun finds every fold done and every feature cached.
     cached = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.npz")}
+    calls = Counter()
+    for method in ("lookup", "get_or_compute"):
+        def counted(self, *a, _real=getattr(FeatureCache, method), _name=method, **kw):
+            calls[_name] += 1
+            return _real(self, *a, **kw)
+        monkeypatch.setattr(FeatureCache, method, counted)
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0, again.output
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.npz")} == cached
+    assert calls == {"lookup": 12}  # each clip's log-mels read once, nothing rebuilt
     assert json.loads((tmp_path / "report" / "results.json").read_text())["models"][1]["summary"] == (
         results["models"][1]["summary"])
 

@@ -340,19 +340,6 @@ def test_quadrant_and_logistic_heads_train_and_report_quadrants(small):
     assert all(len(f["pred_quadrants"]) == len(f["test_idx"]) for f in res.folds)
 
 
-def test_feature_set_from_clips_pads_missing_windows():
-    from emomucs_core.datasets.clip import Clip
-
-    clips = [Clip(path=f"/x/{i}.mp3", valence=1.0, arousal=0.0, artist=f"a{i}", id=str(i), quadrant="Q4")
-             for i in range(2)]
-    feats = [{"mix": np.full((3, 96, 8), 1, np.float16)}, {"mix": np.stack([np.full((96, 8), v, np.float16)
-                                                                           for v in (5, 6)])}]
-    fs = FeatureSet.from_clips(clips, feats)
-    assert fs.feats["mix"].shape == (2, 3, 96, 8) and fs.groups == ["artist:a0", "artist:a1"]
-    assert fs.feats["mix"][1, :, 0, 0].tolist() == [5, 6, 5]
-    assert fs.quadrants == ["Q4", "Q4"] and fs.targets.tolist() == [[1, 0], [1, 0]]
-
-
 def test_an_interrupted_training_resumes_at_the_last_epoch(small, tmp_path):
     cfg = NetConfig(arch="c1d", sources=("mix",))
     args = (cfg, small, np.arange(18), np.arange(18, 24))
@@ -394,11 +381,14 @@ def test_load_feature_set_reads_the_feature_cache(tmp_path):
     for i, clip in enumerate(clips[:2]):
         key = cache.key(clip.path, "offline:v1", _mel_params(MelParams(), 3, 20.0))
         k = 3 if i == 0 else 2
-        cache.save(key, {s: np.full((k, 96, 16), i, np.float16) for s in ("mix", "vocals")})
+        windows = np.arange(k, dtype=np.float16)[:, None, None] + 10 * i
+        cache.save(key, {s: np.broadcast_to(windows, (k, 96, 16)) for s in ("mix", "vocals")})
     data, missing = load_feature_set(clips, cache, "offline:v1", ("mix", "vocals"))
     assert len(data) == 2 and missing == [clips[2]]
     assert data.feats["vocals"].shape == (2, 3, 96, 16) and data.ids == ["0", "1"]
+    assert data.feats["mix"][:, :, 0, 0].tolist() == [[0, 1, 2], [10, 11, 10]]  # 2 windows repeat cyclically
     assert data.quadrants == ["Q2", "Q2"] and data.groups == ["artist:x", "artist:x"]
+    assert load_feature_set(clips[2:], cache, "offline:v1", ("mix",)) == (None, [clips[2]])
 
 
 def test_pretrained_source_models_are_shared_across_fusions_and_modes(small, tmp_path):

@@ -60,27 +60,6 @@ class FeatureSet:
         return len(self.targets)
 
     @classmethod
-    def from_clips(cls, clips: Sequence[Any], feats: Sequence[dict[str, np.ndarray]], windows: int | None = None) -> FeatureSet:
-        """Build from dataset clips (``emomucs_core.datasets.Clip``) and their cached features.
-
-        feats : per clip ``{source: float16 (K_i, n_mels, T)}`` (``FeatureCache`` entries).
-        Clips with fewer than ``windows`` (default: the largest ``K_i``) windows repeat
-        theirs cyclically, so every clip has ``K`` windows (averages weight them unevenly).
-        """
-        if len(clips) != len(feats):
-            raise ValueError(f"{len(clips)} clips but {len(feats)} feature entries")
-        k = windows or max(next(iter(f.values())).shape[0] for f in feats)
-        sources = tuple(feats[0]) if feats else ()
-        arrays = {}
-        for s in sources:
-            first = feats[0][s]
-            out = np.empty((len(feats), k) + first.shape[1:], dtype=np.float16)
-            for i, f in enumerate(feats):
-                out[i] = f[s][np.arange(k) % f[s].shape[0]]
-            arrays[s] = out
-        return cls.labelled(arrays, clips)
-
-    @classmethod
     def labelled(cls, feats: dict[str, np.ndarray], clips: Sequence[Any]) -> FeatureSet:
         """A set of ``feats`` (``{source: (N, K, n_mels, T)}``) with targets, groups, quadrants and ids of ``clips``."""
         return cls(
@@ -256,13 +235,13 @@ def load_feature_set(
     window_seconds: float = 20.0,
     mel: Any = None,
     log: Any = None,
-) -> tuple[FeatureSet, list[Any]]:
+) -> tuple[FeatureSet | None, list[Any]]:
     """Read cached features of ``clips`` from a ``FeatureCache`` (nothing is computed).
 
     separator_id : id the entries were built with (e.g. ``offline:v1``).
     Returns the :class:`FeatureSet` of the clips found (float16 ``(N, windows, n_mels, T)``
-    per source; clips with fewer windows repeat theirs cyclically) and the clips not in
-    the cache. Arrays are preallocated: memory is about one copy of the data.
+    per source; clips with fewer windows repeat theirs cyclically; None when no clip is
+    cached) and the clips not in the cache. Arrays are preallocated: memory is about one copy of the data.
     """
     from ..features import MelParams
 
@@ -284,6 +263,6 @@ def load_feature_set(
     if missing and log:
         log(f"{len(missing)} of {len(clips)} clips are not in the feature cache; first: {missing[0].path}")
     if not found:
-        raise ValueError(f"none of {len(clips)} clips is in the feature cache for {separator_id!r}")
+        return None, missing
     arrays = {s: a[: len(found)] for s, a in arrays.items()}
     return FeatureSet.labelled(arrays, found), missing
