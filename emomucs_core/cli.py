@@ -106,7 +106,7 @@ def _data_options(func):
         click.option("--dataset", type=click.Choice(_DATASETS), required=True, help="Dataset layout."),
         click.option("--data", type=click.Path(exists=True, path_type=Path), required=True,
                      help="Dataset folder (for csv: the CSV file)."),
-        click.option("--separator", default="offline", show_default=True, help="offline or demucs[:model]."),
+        click.option("--separator", default="offline", show_default=True, help="offline, spleeter or demucs[:model]."),
         click.option("--demucs-repo", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Local folder with demucs weights."),
         click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,

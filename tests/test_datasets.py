@@ -227,3 +227,19 @@ def test_lookup_reads_without_computing(tmp_path, songs):
     assert np.array_equal(found["mix"], made["mix"])
     assert cache.lookup(songs[0], "none", ("mix", "bass"), windows=2, window_seconds=3.0) is None
     assert cache.lookup(songs[0], "offline:v1", ("mix",), windows=2, window_seconds=3.0) is None
+
+
+def test_cache_builder_shards_split_the_clips(tmp_path, songs):
+    from emomucs_core.datasets.__main__ import main as build_main
+
+    table = tmp_path / "list.csv"
+    table.write_text("path,valence,arousal\n" + "".join(f"{p},0.5,0.5\n" for p in songs))
+    common = ["--dataset", "csv", "--data", str(table), "--cache", str(tmp_path / "cache"), "--sources", "mix",
+              "--windows", "1", "--window-seconds", "3"]
+    entries = lambda: len(list((tmp_path / "cache").glob("*/*.npz")))  # noqa: E731
+    assert build_main(common + ["--shard", "0/2"]) == 0 and entries() == 2  # songs 0 and 2
+    assert build_main(common + ["--shard", "1/2"]) == 0 and entries() == 3
+    cache = FeatureCache(tmp_path / "cache")
+    assert all(cache.lookup(p, "none", ("mix",), windows=1, window_seconds=3.0) is not None for p in songs)
+    with pytest.raises(SystemExit):
+        build_main(common + ["--shard", "2/2"])

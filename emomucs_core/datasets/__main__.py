@@ -24,13 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", required=True, help="cache folder")
     parser.add_argument("--windows", type=int, default=3, help="windows per clip (K)")
     parser.add_argument("--window-seconds", type=float, default=20.0)
-    parser.add_argument("--separator", default="offline", help="offline or demucs[:model]")
+    parser.add_argument("--separator", default="offline", help="offline, spleeter or demucs[:model]")
     parser.add_argument("--demucs-repo", default=None)
     parser.add_argument("--sources", default="mix,vocals,drums,bass,other")
     parser.add_argument("--handcrafted", action="store_true", help="also cache the handcrafted features (after)")
     parser.add_argument("--no-stems", action="store_true", help="skip the log-mel features")
     parser.add_argument("--threads", type=int, default=1, help="torch/BLAS threads (default 1: leave a core free)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N clips")
+    parser.add_argument("--shard", default="0/1", help="I/N: only clips I, I+N, I+2N, ... (run N processes side by side)")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stdout)
@@ -45,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     from .handcrafted import cached_summary_features
     from ..separation import make_separator
 
-    clips = load_dataset(args.dataset, args.data)[: args.limit]
+    index, _, count = args.shard.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        parser.error(f"--shard must be I/N with 0 <= I < N, not {args.shard!r}")
+    clips = load_dataset(args.dataset, args.data)[: args.limit][int(index) :: int(count)]
     cache = FeatureCache(args.cache)
     sources = tuple(s.strip() for s in args.sources.split(",") if s.strip())
     log.info("%d clips of %s from %s into %s", len(clips), args.dataset, args.data, cache.folder)
