@@ -169,10 +169,12 @@ def _sources_of(specs, head):
               help="Inner splits (of 5) averaged to choose among a grid of settings (Python API only: "
                    "the CLI trains one setting, early-stopping on the first inner split).")
 @click.option("--baseline/--no-baseline", default=True, help="Also the handcrafted logistic baseline.")
+@click.option("--train-fraction", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
+              help="Train on this fraction of each training part's artists (test parts unchanged): a learning curve.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Report folder: report.md, results.json, PNG figures (a rerun resumes).")
 def evaluate(dataset, data, separator, demucs_repo, cache, windows, epochs, lr, batch_size, head, seed, threads,
-             models, folds, inner_folds, baseline, out) -> None:
+             models, folds, inner_folds, baseline, train_fraction, out) -> None:
     """Cross-validate models on a dataset and write a report (paper Tables 1-2, Fig. 3-4)."""
     import numpy as np
 
@@ -188,7 +190,7 @@ def evaluate(dataset, data, separator, demucs_repo, cache, windows, epochs, lr, 
         hand = np.stack([cached_summary_features(c.path, feature_cache) for c in clips])
     result = run_experiment(features, specs, out, k=folds, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                             inner_folds=inner_folds, head=head, options=TrainOptions(threads=threads),
-                            baseline_features=hand, title=f"EmoMucs cross-validation on {dataset} ({data.name})",
+                            baseline_features=hand, train_fraction=train_fraction, title=f"EmoMucs cross-validation on {dataset} ({data.name})",
                             log=logging.getLogger("emomucs").info)
     click.echo(f"report: {result['report']}")
 

@@ -68,8 +68,8 @@ def test_no_weights_and_no_network_fails_fast(tmp_path):
 
 
 def test_unknown_backend():
-    with pytest.raises(SeparatorError, match="unknown separator backend"):
-        make_separator("spleeter")
+    with pytest.raises(SeparatorError, match="unknown separator backend 'openunmix'"):
+        make_separator("openunmix")
 
 
 def test_device_auto_is_cpu_here():

@@ -16,7 +16,8 @@ from emomucs_core.checkpoint import Bundle, load_bundle
 from emomucs_core.nets import EmoMucs, NetConfig
 from emomucs_core.training import (
     Augment, FeatureSet, TrainOptions, WindowDataset, baseline_cv, cross_validate, evaluate, evaluate_model,
-    inner_splits, outer_folds, parse_spec, predict, quadrant_of, r2, rmse, run_experiment, train_final, train_model,
+    inner_splits, outer_folds, parse_spec, predict, quadrant_of, r2, rmse, run_experiment, subsample_training,
+    train_final, train_model,
 )
 from emomucs_core.training import crossval as crossval_module
 from emomucs_core.training.metrics import balanced_accuracy, summarise
@@ -210,6 +211,20 @@ def test_folds_never_share_a_group(data):
             assert set(itr) | set(iva) == set(tr)
 
 
+def test_subsampled_training_parts_keep_whole_artists_and_nest(data):
+    folds = outer_folds(data, k=4, seed=0)
+    groups = np.asarray(data.groups)
+    half, quarter = (subsample_training(folds, data.groups, f, seed=3) for f in (0.5, 0.25))
+    for (tr, te), (h_tr, h_te), (q_tr, _) in zip(folds, half, quarter):
+        assert np.array_equal(te, h_te) and set(q_tr) <= set(h_tr) < set(tr)
+        n_artists = len(set(groups[tr]))
+        assert len(set(groups[h_tr])) == round(n_artists / 2)
+        assert set(h_tr) == set(np.flatnonzero(np.isin(groups, groups[h_tr]))) - set(te)  # whole artists only
+    assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(subsample_training(folds, data.groups, 1.0), folds))
+    with pytest.raises(ValueError, match="fraction"):
+        subsample_training(folds, data.groups, 0.0)
+
+
 def test_parse_spec():
     s = parse_spec("c2d-m")
     assert s.cfg.sources == ("mix",) and s.mode == "full"
@@ -302,6 +317,16 @@ def test_run_experiment_writes_report_tables_and_figures(small, tmp_path):
     assert [Path.name for Path in out["figures"]] == ["c1d-late-freeze-va.png", "c1d-late-freeze-ablation.png"]
     results = json.loads((tmp_path / "results.json").read_text())
     assert [m["name"] for m in results["models"]] == ["handcrafted-logreg", "c1d-m", "c1d-late-freeze"]
+
+
+def test_run_experiment_learning_curve_trains_on_fewer_clips(small, tmp_path):
+    X = small.targets + np.random.default_rng(1).normal(0, 0.1, small.targets.shape)
+    out = run_experiment(small, ["c1d-m"], tmp_path, k=2, epochs=1, batch_size=8, options=fast(),
+                         baseline_features=X, train_fraction=0.5, **QUIET)
+    full = [len(tr) for tr, _ in outer_folds(small, 2)]
+    cnn = out["results"]["c1d-m"]
+    assert all(f["n_train"] + f["n_val"] < n for f, n in zip(cnn.folds, full))
+    assert json.loads((tmp_path / "results.json").read_text())["settings"]["train_fraction"] == 0.5
 
 
 def test_train_final_bundle_round_trip(small, tmp_path):

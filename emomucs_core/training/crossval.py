@@ -18,7 +18,7 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -87,6 +87,25 @@ def parse_spec(spec: str, head: str = "regression", stems: tuple[str, ...] = STE
 def outer_folds(data: FeatureSet, k: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """``k`` (train, test) index pairs; no group in both; stratified by quadrant."""
     return grouped_folds(data.groups, _strata(data), k, seed)
+
+
+def subsample_training(
+    folds: list[tuple[np.ndarray, np.ndarray]], groups: Sequence[str], fraction: float, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``folds`` with each training part cut to ``fraction`` of its groups (artists), for learning curves.
+
+    Whole groups are kept, drawn at random per fold with ``seed``; a smaller
+    fraction keeps a subset of the groups a larger one keeps. Test parts are unchanged.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], not {fraction}")
+    groups = np.asarray(groups)
+    out = []
+    for i, (train, test) in enumerate(folds):
+        names = np.random.default_rng([seed, i]).permutation(np.unique(groups[train]))
+        kept = names[: max(1, round(fraction * len(names)))]
+        out.append((train[np.isin(groups[train], kept)], test))
+    return out
 
 
 def inner_splits(

@@ -20,7 +20,9 @@ import numpy as np
 from ..checkpoint import Bundle
 from ..features import MelParams
 from .baseline import baseline_cv
-from .crossval import CVResult, _safe, _write_json, cross_validate, inner_splits, outer_folds, parse_spec
+from .crossval import (
+    CVResult, _safe, _write_json, cross_validate, inner_splits, outer_folds, parse_spec, subsample_training,
+)
 from .data import FeatureSet
 from .report import plot_ablation, plot_va_plane, subset_table, table1, table2
 from .trainer import Log, TrainOptions, evaluate_model, train_model
@@ -43,6 +45,7 @@ def run_experiment(
     head: str = "regression",
     options: TrainOptions | None = None,
     baseline_features: np.ndarray | None = None,
+    train_fraction: float = 1.0,
     ablation_metric: str = "quadrant_acc",
     title: str = "EmoMucs cross-validation",
     log: Log | None = None,
@@ -50,12 +53,16 @@ def run_experiment(
     """Cross-validate ``specs`` (e.g. ``["c2d-m", "c2d-late-freeze"]``) and write the report.
 
     baseline_features : optional ``(N, F)`` handcrafted features for the logistic baseline.
+    train_fraction : train on this fraction of each training part's artists
+        (:func:`subsample_training`; test parts unchanged), for learning curves.
     Returns ``{"results": {name: CVResult|BaselineResult}, "report": Path, "json": Path, "figures": [Path]}``.
     """
     log = log or logger.info
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     folds = outer_folds(data, k, seed)
+    if train_fraction < 1:
+        folds = subsample_training(folds, data.groups, train_fraction, seed)
     results: dict[str, Any] = {}
     start = time.perf_counter()
     if baseline_features is not None:
@@ -67,7 +74,7 @@ def run_experiment(
             data, parse_spec(spec, head), out, k=k, inner_k=inner_k, inner_folds=inner_folds, grid=grid,
             epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, options=options, folds=folds, log=log)
     settings = {"k": k, "inner_k": inner_k, "inner_folds": inner_folds, "grid": grid, "epochs": epochs, "lr": lr,
-                "batch_size": batch_size, "seed": seed, "head": head,
+                "batch_size": batch_size, "seed": seed, "head": head, "train_fraction": train_fraction,
                 "options": (options or TrainOptions()).signature(), "clips": len(data),
                 "windows": data.n_windows, "frames": data.frames, "seconds": time.perf_counter() - start}
     paths = write_report(results, data, out, settings, ablation_metric, title)
