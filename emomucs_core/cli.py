@@ -190,7 +190,8 @@ def evaluate(dataset, data, separator, demucs_repo, cache, windows, epochs, lr, 
         hand = np.stack([cached_summary_features(c.path, feature_cache) for c in clips])
     result = run_experiment(features, specs, out, k=folds, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                             inner_folds=inner_folds, head=head, options=TrainOptions(threads=threads),
-                            baseline_features=hand, train_fraction=train_fraction, title=f"EmoMucs cross-validation on {dataset} ({data.name})",
+                            baseline_features=hand, train_fraction=train_fraction,
+                            title=f"EmoMucs cross-validation on {dataset} ({data.name})",
                             log=logging.getLogger("emomucs").info)
     click.echo(f"report: {result['report']}")
 

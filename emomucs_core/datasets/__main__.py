@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-stems", action="store_true", help="skip the log-mel features")
     parser.add_argument("--threads", type=int, default=1, help="torch/BLAS threads (default 1: leave a core free)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N clips")
-    parser.add_argument("--shard", default="0/1", help="I/N: only clips I, I+N, I+2N, ... (run N processes side by side)")
+    parser.add_argument("--shard", default="0/1",
+                        help="I/N: only clips I, I+N, I+2N, ... (run N processes side by side)")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stdout)

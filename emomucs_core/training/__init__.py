@@ -14,6 +14,6 @@ from .trainer import TrainOptions, evaluate_model, predict, predict_proba, train
 __all__ = [
     "Augment", "BaselineResult", "load_feature_set", "CVResult", "FeatureSet", "ModelSpec", "TrainOptions", "WindowDataset",
     "baseline_cv", "cross_validate", "evaluate", "grouped_folds", "inner_splits", "outer_folds", "parse_spec",
-    "evaluate_model", "predict", "predict_proba", "quadrant_of", "r2", "rmse", "run_experiment", "subsample_training", "summarise", "train_final",
-    "train_model", "write_report",
+    "evaluate_model", "predict", "predict_proba", "quadrant_of", "r2", "rmse", "run_experiment", "subsample_training",
+    "summarise", "train_final", "train_model", "write_report",
 ]
