@@ -52,10 +52,10 @@ class _Crop(nn.Module):
         return x[:, :, 1:-2, 1:-2]
 
 
-def _up(c_in: int, c_out: int, dropout: bool = False) -> nn.Sequential:
-    layers = [nn.ConvTranspose2d(c_in, c_out, kernel_size=5, stride=2), _Crop(), nn.ReLU(),
-              nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.01)]
-    return nn.Sequential(*layers, nn.Dropout(0.5)) if dropout else nn.Sequential(*layers)
+def _up(c_in: int, c_out: int) -> nn.Sequential:
+    """Decoder block (inference only: the training-time dropout of the first three is left out)."""
+    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, kernel_size=5, stride=2), _Crop(), nn.ReLU(),
+                         nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.01))
 
 
 class SpleeterUNet(nn.Module):
@@ -72,9 +72,9 @@ class SpleeterUNet(nn.Module):
             conv, act = _down(widths[i], widths[i + 1])
             setattr(self, f"down{i + 1}_conv", conv)
             setattr(self, f"down{i + 1}_act", act)
-        self.up1 = _up(512, 256, dropout=True)
-        self.up2 = _up(512, 128, dropout=True)
-        self.up3 = _up(256, 64, dropout=True)
+        self.up1 = _up(512, 256)
+        self.up2 = _up(512, 128)
+        self.up3 = _up(256, 64)
         self.up4 = _up(128, 32)
         self.up5 = _up(64, 16)
         self.up6 = _up(32, 1)
