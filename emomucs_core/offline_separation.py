@@ -44,9 +44,9 @@ class OfflineSeparator(Separator):
 
     An approximation of Demucs for machines without its weights; see the module
     docstring for the method. Measured cost per 20-s stereo window, one
-    thread, on the 2-core development machine (librosa 0.11): 0.6 s of CPU
-    time (0.56-0.67 s wall when the machine is otherwise idle, about 2 s wall
-    with six busy processes sharing the two cores), about 30x faster than real
+    thread, on the 2-core development machine (librosa 0.11): 0.46 s with the
+    machine otherwise idle (``benchmarks/bench_separators.py``; about 2 s wall
+    with six busy processes sharing the two cores), about 40x faster than real
     time and roughly 25x cheaper than full-size HTDemucs.
 
     Parameters
