@@ -116,10 +116,12 @@ def load_unet(path: str | Path) -> SpleeterUNet:
     The checkpoint (a dict of numpy arrays) is read with ``torch.load(weights_only=True)``:
     only numpy's array reconstruction is allowed besides tensors, no other code runs.
     """
-    from numpy._core import multiarray
-
-    allowed = [(multiarray._reconstruct, "numpy.core.multiarray._reconstruct"), np.ndarray, np.dtype,
-               (np.dtypes.Float32DType, "numpy.dtype[float32]")]
+    try:
+        from numpy._core.multiarray import _reconstruct  # numpy 2
+    except ImportError:
+        from numpy.core.multiarray import _reconstruct
+    allowed = [(_reconstruct, "numpy.core.multiarray._reconstruct"), np.ndarray, np.dtype,
+               (type(np.dtype(np.float32)), "numpy.dtype[float32]")]
     try:
         with torch.serialization.safe_globals(allowed):
             arrays = torch.load(path, weights_only=True, map_location="cpu")
