@@ -28,8 +28,8 @@ import numpy as np
 
 from ..audio import AudioError, AudioFile, choose_windows
 from ..features import MelParams
-from ..predictor import compute_features
-from ..separation import Separator
+from ..pipeline import stem_features
+from ..separators import Separator, feature_params
 from .clip import Clip
 
 log = logging.getLogger(__name__)
@@ -116,14 +116,16 @@ class FeatureCache:
         separator_id: str,
         sources: Sequence[str],
         windows: int = 3,
-        mel: MelParams = MelParams(),
+        mel: MelParams | None = None,
         window_seconds: float = 20.0,
     ) -> dict[str, np.ndarray] | None:
-        """Cached features only (nothing computed): ``{source: float16 (K, n_mels, frames)}`` or None.
+        """Cached features only (nothing computed): ``{source: float16 (K, rows, frames)}`` or None.
 
         ``separator_id`` is the id the entry was built with (``offline:v1``,
         ``demucs:htdemucs``; ``none`` for mix-only entries built without a separator).
+        ``mel`` defaults to the separator's :attr:`~Separator.feature_params`.
         """
+        mel = mel or feature_params(separator_id)
         key = self.key(clip_path, separator_id, _mel_params(mel, windows, window_seconds))
         stored = self.load(key)
         if stored is None or not all(s in stored for s in sources):
@@ -136,10 +138,10 @@ class FeatureCache:
         separator: Separator | None,
         sources: Sequence[str],
         windows: int = 3,
-        mel: MelParams = MelParams(),
+        mel: MelParams | None = None,
         window_seconds: float = 20.0,
     ) -> dict[str, np.ndarray]:
-        """Log-mel features of a clip, from the cache or computed and stored.
+        """Feature arrays of a clip, from the cache or computed and stored.
 
         Windows are chosen by :func:`emomucs_core.audio.choose_windows` (``windows``
         spread evenly over the audible part; a clip no longer than
@@ -152,15 +154,18 @@ class FeatureCache:
             key, also for ``mix``: pass the same separator (it is not called when
             every source is cached) to read the mix from an entry built with stems.
 
+        mel : feature parameters; default: the separator's :attr:`~Separator.feature_params`.
+
         Returns
         -------
-        ``{source: float16 (K, n_mels, frames)}`` with ``K <= windows``.
+        ``{source: float16 (K, n_mels + n_chroma, frames)}`` with ``K <= windows``.
 
         Raises
         ------
         AudioError : the clip cannot be decoded or is silent.
         """
         sources = tuple(sources)
+        mel = mel or (separator.feature_params if separator is not None else MelParams())
         key = self.key(clip_path, _separator_id(separator, sources), _mel_params(mel, windows, window_seconds))
         stored = self.load(key) or {}
         if all(s in stored for s in sources):
@@ -169,7 +174,7 @@ class FeatureCache:
         with AudioFile(clip_path) as audio:
             chosen = choose_windows(audio, windows, window_seconds)
             batch = np.stack([audio.read(w.start, w.duration) for w in chosen])
-        feats = compute_features(batch, missing, separator, mel)
+        feats = stem_features(batch, missing, separator, mel)
         stored.update({s: f.astype(np.float16) for s, f in feats.items()})
         stored["starts"] = np.array([w.start for w in chosen], dtype=np.float64)
         self.save(key, stored)
@@ -195,7 +200,7 @@ def build_cache(
     separator: Separator | None,
     sources: Sequence[str],
     windows: int = 3,
-    mel: MelParams = MelParams(),
+    mel: MelParams | None = None,
     window_seconds: float = 20.0,
     progress: Callable[[str], None] = log.info,
     compute: Callable | None = None,
