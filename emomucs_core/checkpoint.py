@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .constants import WINDOW_SECONDS
 from .features import MelParams
 from .nets import EmoMucs, NetConfig
 
@@ -36,7 +37,8 @@ class Bundle:
     ----------
     model : the network, in eval mode.
     config : its :class:`NetConfig`.
-    mel : feature parameters the model was trained with.
+    mel : feature parameters the model was trained with (``n_chroma`` > 0: chroma rows
+        follow the mel rows; bundles from before chroma have none).
     window_seconds : length of one model window.
     separator : spec of the separator used in training (``{"backend", "model"}``),
         or ``None`` for mix-only models.
@@ -47,7 +49,7 @@ class Bundle:
 
     model: EmoMucs
     mel: MelParams = field(default_factory=MelParams)
-    window_seconds: float = 20.0
+    window_seconds: float = WINDOW_SECONDS
     separator: dict[str, Any] | None = None
     data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -128,7 +130,7 @@ def load_bundle(path: str | Path | None = None) -> Bundle:
     return Bundle(
         model=model,
         mel=mel,
-        window_seconds=float(header.get("window_seconds", 20.0)),
+        window_seconds=float(header.get("window_seconds", WINDOW_SECONDS)),
         separator=header.get("separator"),
         data=header.get("data", {}),
         metrics=header.get("metrics", {}),

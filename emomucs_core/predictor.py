@@ -84,7 +84,8 @@ class Predictor:
         the separator the bundle was trained with. A different one is used but warned about.
     device : ``auto``, ``cpu``, ``cuda`` or ``mps``: for the model and the separator.
     windows : analysis windows per track (K).
-    batch_size : windows per separator and model batch.
+    batch_size : windows per separator and model batch; None: 4 on the CPU, 16 on a GPU
+        (where one large batch keeps the device busy while threads decode the next files).
     threads : decoding threads.
     demucs_repo : local folder of demucs weights (passed to a demucs separator).
     """
@@ -95,7 +96,7 @@ class Predictor:
         separator: Separator | str | dict | None = None,
         device: str = "auto",
         windows: int = 3,
-        batch_size: int = 4,
+        batch_size: int | None = None,
         threads: int = 2,
         demucs_repo: str | Path | None = None,
     ):
@@ -105,7 +106,7 @@ class Predictor:
         self.model.to(self.device)
         self.sources = self.model.sources
         self.windows = max(1, int(windows))
-        self.batch_size = max(1, int(batch_size))
+        self.batch_size = max(1, int(batch_size or (4 if self.device.type == "cpu" else 16)))
         self.threads = max(1, int(threads))
         self.separator = self._separator(separator, device, demucs_repo)
         self.step = InferenceStep(self.model, mel=self.bundle.mel, window_seconds=self.bundle.window_seconds,
