@@ -7,7 +7,9 @@ For each separator, times :func:`emomucs_core.pipeline.stem_features` (the four
 stems' feature arrays with the separator's own feature parameters: stem audio
 then log-mels for ``offline:v1`` and ``spleeter``, masks on one STFT for
 ``offline:v2``) on ``--batch`` windows of generated 20-s songs at 44.1 kHz:
-mean and minimum seconds per window over ``--runs`` calls after a warm-up.
+CPU time (mean and minimum) and wall time (mean) per window over ``--runs``
+calls after a warm-up. With one thread, CPU time is the cost per core and
+holds up better than wall time on a busy machine.
 
 ``--parts`` adds the steps of ``offline:v2`` (downmix and resampling, STFT, mask
 grid, HPSS medians, REPET-SIM, upsampling, filterbanks) per window.
@@ -30,20 +32,21 @@ import numpy as np
 import torch
 
 
-def timed(fn, runs: int) -> list[float]:
-    """Seconds of ``runs`` calls of ``fn`` after one warm-up call."""
+def timed(fn, runs: int) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds of ``runs`` calls of ``fn`` after one warm-up call."""
     fn()
     times = []
     for _ in range(runs):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append((time.perf_counter() - wall, time.process_time() - cpu))
     return times
 
 
-def report(name: str, times: list[float], per: int) -> None:
-    mean = statistics.mean(times) / per
-    print(f"{name:34s} mean {mean * 1000:7.1f} ms  min {min(times) / per * 1000:7.1f} ms per window")
+def report(name: str, times: list[tuple[float, float]], per: int) -> None:
+    wall, cpu = ([t[i] / per * 1000 for t in times] for i in (0, 1))
+    print(f"{name:34s} CPU mean {statistics.mean(cpu):7.1f} ms min {min(cpu):7.1f} ms | "
+          f"wall mean {statistics.mean(wall):7.1f} ms per window")
 
 
 def parts(windows: np.ndarray, runs: int) -> None:
@@ -91,13 +94,13 @@ def predict(n_tracks: int, threads: int) -> None:
                  for i in range(n_tracks + 1)]
         predictor = Predictor(bundle, device="cpu", threads=1)
         predictor.predict_one(files[-1])  # warm-up
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         results = list(predictor.predict(files[:-1]))
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     windows = sum(len(r.windows) for r in results)
-    print(f"whole path (decode, features, model, Shapley), offline:v2 bundle, {threads} thread(s): "
-          f"{windows} windows of {n_tracks} 30-s tracks in {elapsed:.2f} s = {elapsed / windows * 1000:.1f} ms "
-          f"per window, {elapsed / n_tracks:.2f} s per track")
+    print(f"whole path (decode, features, model, Shapley), offline:v2 bundle, {threads} torch thread(s): "
+          f"{windows} windows of {n_tracks} 30-s tracks: CPU {cpu / windows * 1000:.1f} ms, wall "
+          f"{elapsed / windows * 1000:.1f} ms per window ({cpu / n_tracks:.2f} s CPU per track)")
 
 
 def main() -> None:

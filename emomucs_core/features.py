@@ -96,11 +96,13 @@ def features_from_power(power: torch.Tensor, params: MelParams = MelParams()) ->
     (C first, its default octave weighting), so the mel rows equal
     ``librosa.power_to_db(librosa.feature.melspectrogram(...))``.
     """
-    rows = torch.matmul(_filterbank(params, power.shape[-2]), power.float())
-    mel = 10.0 * torch.log10(rows[..., : params.n_mels, :].clamp_min(params.amin))
-    if not params.n_chroma:
+    mel_blocks, chroma_fb = _filterbanks(params, power.shape[-2])
+    power = power.float()
+    mel = torch.cat([weights @ power[..., lo:hi, :] for lo, hi, weights in mel_blocks], dim=-2)
+    mel = 10.0 * torch.log10(mel.clamp_min(params.amin))
+    if chroma_fb is None:
         return mel.numpy()
-    chroma = 10.0 * torch.log10(rows[..., params.n_mels :, :] + params.amin)
+    chroma = 10.0 * torch.log10(chroma_fb @ power + params.amin)
     return torch.cat([mel, chroma], dim=-2).numpy()
 
 
@@ -128,15 +130,31 @@ def _hann(n_fft: int) -> torch.Tensor:
     return torch.hann_window(n_fft)
 
 
+#: Mel filters per block of the banded mel matrix (each block multiplies only the bins it covers).
+_MEL_BLOCK = 4
+
+
 @lru_cache(maxsize=8)
-def _filterbank(params: MelParams, bins: int) -> torch.Tensor:
-    """Mel (Slaney) then chroma filters, float32 ``(n_mels + n_chroma, bins)`` (zero past ``n_fft // 2``)."""
+def _filterbanks(params: MelParams, bins: int) -> tuple[list[tuple[int, int, torch.Tensor]], torch.Tensor | None]:
+    """Mel filters (Slaney) as banded blocks ``[(lo, hi, (rows, hi - lo))]`` and chroma filters ``(n_chroma, bins)``.
+
+    A block of :data:`_MEL_BLOCK` consecutive mel filters is non-zero on bins
+    ``lo:hi`` only, so the mel rows cost about a tenth of a dense product;
+    the chroma filters (zero past ``n_fft // 2``) are dense.
+    """
     import librosa
 
-    banks = [librosa.filters.mel(sr=params.samplerate, n_fft=params.n_fft, n_mels=params.n_mels)]
+    mel = librosa.filters.mel(sr=params.samplerate, n_fft=params.n_fft, n_mels=params.n_mels).astype(np.float32)
+    if bins < mel.shape[1]:
+        raise ValueError(f"power has {bins} bins, fewer than the {mel.shape[1]} of a {params.n_fft}-point STFT")
+    blocks = []
+    for start in range(0, params.n_mels, _MEL_BLOCK):
+        weights = mel[start : start + _MEL_BLOCK]
+        used = np.flatnonzero(weights.any(axis=0))
+        lo, hi = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
+        blocks.append((lo, hi, torch.from_numpy(np.ascontiguousarray(weights[:, lo:hi]))))
+    chroma = None
     if params.n_chroma:
-        banks.append(librosa.filters.chroma(sr=params.samplerate, n_fft=params.n_fft, n_chroma=params.n_chroma))
-    bank = np.concatenate(banks).astype(np.float32)
-    if bins < bank.shape[1]:
-        raise ValueError(f"power has {bins} bins, fewer than the {bank.shape[1]} of a {params.n_fft}-point STFT")
-    return torch.from_numpy(np.pad(bank, ((0, 0), (0, bins - bank.shape[1]))))
+        fb = librosa.filters.chroma(sr=params.samplerate, n_fft=params.n_fft, n_chroma=params.n_chroma)
+        chroma = torch.from_numpy(np.pad(fb, ((0, 0), (0, bins - fb.shape[1]))).astype(np.float32))
+    return blocks, chroma

@@ -331,12 +331,13 @@ def _repet_foreground(h: torch.Tensor, grid_rate: float) -> torch.Tensor:
     width = min(int(round(REPEAT_SECONDS * grid_rate)), (frames - 1) // 2 - 1)
     if width < 1 or frames - 2 * width + 1 < NEIGHBOURS:
         return torch.zeros_like(h)
-    unit = h / h.norm(dim=1, keepdim=True)
-    sim = unit.transpose(1, 2) @ unit  # (B, T, T)
+    rows = h.transpose(1, 2).contiguous()  # (B, T, F): a frame's bins are one row, cheap to gather
+    unit = rows / rows.norm(dim=2, keepdim=True)
+    sim = unit @ unit.transpose(1, 2)  # (B, T, T)
     idx = torch.arange(frames)
     sim.masked_fill_((idx[:, None] - idx[None, :]).abs() < width, -torch.inf)
     nearest = torch.topk(sim, NEIGHBOURS, dim=-1, sorted=False).indices  # (B, T, k); the median ignores order
-    background = median9([h.gather(2, nearest[..., j].unsqueeze(1).expand(batch, bins, frames))
-                          for j in range(NEIGHBOURS)])
+    similar = rows[torch.arange(batch)[:, None, None], nearest]  # (B, T, k, F)
+    background = median9(similar.unbind(2)).transpose(1, 2)  # (B, F, T)
     background = torch.minimum(h, background)
     return _softmask(h - background, background, VOCAL_MARGIN)[0]
