@@ -87,7 +87,7 @@ class Predictor:
     batch_size : windows per separator and model batch; None: 4 on the CPU, 16 on a GPU
         (where one large batch keeps the device busy while threads decode the next files).
     threads : decoding threads.
-    demucs_repo : local folder of demucs weights (passed to a demucs separator).
+    demucs_repo : local folder of demucs weights (passed to a demucs separator only).
     """
 
     def __init__(
@@ -120,12 +120,12 @@ class Predictor:
         trained = self.bundle.separator
         if all(s == "mix" for s in self.sources):
             return None
-        if separator is None:
-            if not trained:
-                raise ValueError("the bundle names no separator; pass one")
-            return make_separator(trained, repo=repo, device=device)
+        if separator is None and not trained:
+            raise ValueError("the bundle names no separator; pass one")
         if not isinstance(separator, Separator):
-            separator = make_separator(separator, repo=repo, device=device)
+            spec = trained if separator is None else separator
+            demucs = parse_id(spec)[0] == "demucs"  # the weights folder is for demucs only
+            separator = make_separator(spec, repo=repo if demucs else None, device=device)
         if trained and parse_id(separator.spec) != parse_id(trained):
             log.warning(
                 "separator %s differs from the one the model was trained with (%s:%s); results may be off",

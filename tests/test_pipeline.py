@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from emomucs_core.audio import AudioFile, choose_windows
-from emomucs_core.checkpoint import load_bundle
+from emomucs_core.checkpoint import Bundle, load_bundle
 from emomucs_core.datasets import Clip
 from emomucs_core.datasets.cache import FeatureCache, build_cache
 from emomucs_core.features import MelParams
@@ -105,3 +105,10 @@ def test_absent_sources_are_silence_at_the_bundles_level():
     unit, contrib = step.from_features({s: silent.numpy() for s in SOURCES})
     assert unit.shape == (1, 2) and contrib.shape == (1, 4, 2)
     np.testing.assert_allclose(contrib, 0.0, atol=1e-6)  # every source as silent as an absent one
+
+
+def test_a_demucs_weights_folder_does_not_stop_other_separators(tmp_path):
+    model = EmoMucs(NetConfig(arch="desc", sources=SOURCES, fusion="early", fusion_hidden=0, head="quadrant"))
+    bundle = Bundle(model, separator={"backend": "offline", "model": "v1"})
+    predictor = Predictor(bundle, device="cpu", demucs_repo=tmp_path)
+    assert predictor.separator.id == "offline:v1"
