@@ -9,6 +9,7 @@ rest of the batch goes on.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,8 @@ import numpy as np
 import torch
 
 from .attribution import dominant_source, subset_values, shapley
-from .audio import SEPARATION_RATE, AudioError, AudioFile, choose_windows
+from .audio import SEPARATION_RATE, AudioError, AudioFile, choose_windows, read_window
+from .input_checks import check_windows
 from .checkpoint import Bundle, load_bundle
 from .device import choose_device
 from .features import MelParams, features_from_audio
@@ -41,6 +43,11 @@ class Prediction:
     windows : per window ``{"start": s, "valence": v, "arousal": a}`` (seconds, unit values).
     model_id : id of the bundle; elapsed : wall seconds spent on this file.
     error : one-line reason when the file could not be analysed.
+    duration : decoded length of the file in seconds (None when it could not be decoded).
+    warnings : one-line remarks on a result that was still produced (short track looped,
+        band-limited or very quiet input, truncated file, silent windows left out).
+    quadrant_probabilities : P(Q1), P(Q2), P(Q3), P(Q4) (mean over windows) for a
+        quadrant head; None for other heads and on error.
     """
 
     path: Path
@@ -52,6 +59,9 @@ class Prediction:
     model_id: str = ""
     elapsed: float = 0.0
     error: str | None = None
+    duration: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    quadrant_probabilities: list[float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -59,7 +69,7 @@ class Prediction:
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        out["path"] = str(self.path)
+        out["path"] = os.path.abspath(self.path)
         return out
 
 
@@ -100,6 +110,9 @@ class _Pending:
     audio: np.ndarray | None = None  # (K, 2, n) until batched
     unit: list[np.ndarray] = field(default_factory=list)  # per window (2,)
     contrib: list[np.ndarray] = field(default_factory=list)  # per window (n_sources, 2)
+    probs: list[np.ndarray] = field(default_factory=list)  # per window (4,), quadrant heads only
+    duration: float | None = None
+    warnings: list[str] = field(default_factory=list)
     error: str | None = None
 
 
@@ -187,9 +200,16 @@ class Predictor:
         item = _Pending(Path(path), time.perf_counter())
         try:
             with AudioFile(item.path) as audio:
+                item.duration = audio.duration
                 chosen = choose_windows(audio, self.windows, self.bundle.window_seconds)
-                item.starts = [w.start for w in chosen]
-                item.audio = np.stack([audio.read(w.start, w.duration) for w in chosen])
+                windows = np.stack([read_window(audio, w) for w in chosen])
+                keep, warnings = check_windows(windows, SEPARATION_RATE)
+                item.starts = [w.start for w, k in zip(chosen, keep) if k]
+                item.audio = windows[np.asarray(keep)]
+                item.warnings = audio.warnings + [
+                    f"short track: {w.audible:.1f} s looped to fill a {w.duration:g}-s window"
+                    for w in chosen if w.looped
+                ] + warnings
         except AudioError as exc:
             item.error = str(exc)
         except MemoryError:
@@ -204,7 +224,7 @@ class Predictor:
             return
         windows = np.stack([item.audio[k] for item, k in batch])
         try:
-            unit, contrib = self._infer(windows)
+            unit, contrib, probs = self._infer(windows)
         except Exception as exc:
             reason = f"analysis failed ({type(exc).__name__}: {exc})".splitlines()[0]
             for item, _ in batch:
@@ -213,19 +233,25 @@ class Predictor:
         for j, (item, _) in enumerate(batch):
             item.unit.append(unit[j])
             item.contrib.append(contrib[j])
+            if probs is not None:
+                item.probs.append(probs[j])
 
-    def _infer(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Unit predictions ``(B, 2)`` and contributions ``(B, n_sources, 2)`` of windows ``(B, 2, n)``."""
+    def _infer(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Of windows ``(B, 2, n)``: unit predictions ``(B, 2)``, contributions ``(B, n_sources, 2)``
+        and, for a quadrant head, quadrant probabilities ``(B, 4)`` (else None)."""
         feats = compute_features(windows, self.sources, self.separator, self.bundle.mel)
         with torch.inference_mode():
             x = {s: torch.from_numpy(f).to(self.device) for s, f in feats.items()}
             present = self.model.embed(x)
+            probs = None
+            if self.model.cfg.head == "quadrant":
+                probs = torch.softmax(self.model.fuse(present), dim=-1).cpu().numpy()
             if not self.model.fused:
                 unit = self.model.to_unit(present[self.sources[0]])
-                return unit.cpu().numpy(), np.zeros((len(windows), len(self.sources), 2), np.float32)
+                return unit.cpu().numpy(), np.zeros((len(windows), len(self.sources), 2), np.float32), probs
             masks, values = subset_values(self.model, present, self._absent_features())
             contrib = shapley(masks.cpu(), values.cpu())
-            return values[-1].cpu().numpy(), contrib.numpy()
+            return values[-1].cpu().numpy(), contrib.numpy(), probs
 
     def _absent_features(self) -> dict[str, torch.Tensor]:
         """Fusion-stage features of an absent source, per source: ``{source: (d,)}``."""
@@ -244,7 +270,8 @@ class Predictor:
         elapsed = time.perf_counter() - item.started
         item.audio = None
         if item.error:
-            return Prediction(item.path, model_id=self.model_id, elapsed=elapsed, error=item.error)
+            return Prediction(item.path, model_id=self.model_id, elapsed=elapsed, error=item.error,
+                              duration=item.duration)
         unit = np.stack(item.unit)  # (K, 2)
         contrib = np.stack(item.contrib).mean(axis=0)  # (n_sources, 2)
         prediction = Prediction(
@@ -257,6 +284,9 @@ class Predictor:
             ],
             model_id=self.model_id,
             elapsed=elapsed,
+            duration=item.duration,
+            warnings=item.warnings,
+            quadrant_probabilities=[float(p) for p in np.mean(item.probs, axis=0)] if item.probs else None,
         )
         if self.model.fused:
             prediction.contributions = {
