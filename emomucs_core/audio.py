@@ -1,18 +1,41 @@
-"""Decode audio files of any common format and choose the analysis windows.
+"""Decode audio files of any common format, measure their true length and choose the analysis windows.
 
 Files are never read whole: :class:`AudioFile` seeks to each window, so memory
 stays flat whatever the length of the track. libsndfile (via ``soundfile``)
-reads WAV, AIFF, FLAC, Ogg Vorbis, Opus and MP3; everything else (M4A/AAC, ALAC,
-WMA, ...) goes through PyAV, which bundles FFmpeg.
+reads WAV, AIFF, FLAC, Ogg Vorbis and Opus, whose headers state the length
+exactly (checked by reading the end); everything else (MP3, M4A/AAC, ALAC,
+WMA, ...) goes through PyAV, which bundles FFmpeg, and its length is counted
+from the demuxed packets (no decoding), because MP3 headers often state no
+length, or a wrong one, and a length estimated from the file size counts tags
+and cover art as audio.
+
+Rules (docs/architecture.md):
+
+- windows are placed over the audible part (edges below ``SILENCE_DB`` skipped)
+  of the *decoded* length;
+- a track with less than ``MIN_AUDIBLE_SECONDS`` of audible signal is refused
+  ("too short"); one shorter than a window is looped, with a short crossfade, to
+  fill it (:func:`read_window`), so the model sees music, not zero padding;
+- windows whose level is below ``SILENCE_DB`` are silent (:func:`window_level_db`).
 """
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
+import stat
+import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soxr
+
+log = logging.getLogger(__name__)
 
 #: Sample rate of the separator input, in Hz.
 SEPARATION_RATE = 44100
@@ -20,8 +43,18 @@ SEPARATION_RATE = 44100
 WINDOW_SECONDS = 20.0
 #: Files longer than this (seconds) are refused as "huge" (24 hours).
 MAX_DURATION = 24 * 3600.0
-#: A block quieter than this (dBFS, RMS) counts as silence at the edges of a track.
+#: A 0.1-s block (at the edges) or a whole window quieter than this (dBFS, RMS) is silence.
 SILENCE_DB = -50.0
+#: Tracks with less audible signal than this (seconds) are refused as "too short".
+MIN_AUDIBLE_SECONDS = 3.0
+#: Crossfade (seconds) where a short track is looped to fill a window.
+CROSSFADE_SECONDS = 0.05
+#: Resolution (seconds) of the edge-silence search.
+_BLOCK_SECONDS = 0.1
+#: PyAV reads of MP3 start decoding this many seconds before a window (the decoder's warm-up is discarded).
+_PREROLL_SECONDS = 0.5
+#: A header-stated length longer than the decodable audio by this much (seconds) marks a truncated file.
+_TRUNCATION_SLACK = 1.0
 
 
 class AudioError(Exception):
@@ -30,10 +63,20 @@ class AudioError(Exception):
 
 @dataclass(frozen=True)
 class Window:
-    """One analysis window of a track: ``start`` and ``duration`` in seconds."""
+    """One analysis window of a track, in seconds.
+
+    ``start``: where it begins; ``duration``: the model window it fills;
+    ``audible``: seconds of the track it holds (less than ``duration`` for a
+    track shorter than a window, which :func:`read_window` loops to fill it).
+    """
 
     start: float
     duration: float
+    audible: float | None = None
+
+    @property
+    def looped(self) -> bool:
+        return self.audible is not None and self.audible < self.duration
 
 
 class AudioFile:
@@ -47,21 +90,29 @@ class AudioFile:
     ----------
     samplerate : native sample rate, Hz.
     channels : native channel count.
-    duration : length in seconds (an estimate for some compressed formats).
+    duration : decodable length in seconds (counted, or stated by a header and checked).
+    warnings : one-line remarks about the file (e.g. "truncated: ...").
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise AudioError("file not found")
-        if self.path.stat().st_size == 0:
-            raise AudioError("empty file (0 bytes)")
+        _check_path(self.path)
+        self.warnings: list[str] = []
         self._backend = _open_soundfile(self.path) or _PyAVBackend(self.path)
-        self.samplerate, self.channels, self.duration = self._backend.info()
+        try:
+            self.samplerate, self.channels, stated = self._backend.info()
+            self.duration = self._backend.decodable_seconds(stated)
+        except Exception:
+            self._backend.close()
+            raise
         if not self.duration or self.duration <= 0 or not np.isfinite(self.duration):
+            self._backend.close()
             raise AudioError("no audio frames (zero length)")
         if self.duration > MAX_DURATION:
+            self._backend.close()
             raise AudioError(f"too long ({self.duration / 3600:.1f} h > {MAX_DURATION / 3600:.0f} h)")
+        if self._backend.exact_header and stated - self.duration > _TRUNCATION_SLACK:
+            self.warnings.append(f"truncated: the header states {stated:.1f} s, {self.duration:.1f} s can be decoded")
 
     def read(self, start: float, duration: float, samplerate: int = SEPARATION_RATE) -> np.ndarray:
         """Decode ``duration`` seconds from ``start`` as stereo float32.
@@ -73,7 +124,7 @@ class AudioFile:
             to both channels; more than two channels keep the first two.
         """
         n_out = int(round(duration * samplerate))
-        frames = self._backend.read(max(0.0, start), duration)  # (n, channels) at native rate
+        frames = self._backend.read(max(0.0, start), min(duration, max(0.0, self.duration - start)))
         if frames.size and frames.shape[0] > 0:
             if self.samplerate != samplerate:
                 frames = soxr.resample(frames, self.samplerate, samplerate, quality="HQ")
@@ -100,13 +151,91 @@ class AudioFile:
         self.close()
 
 
+def _check_path(path: Path) -> None:
+    """Raise :class:`AudioError` with the reason when ``path`` is not a readable, non-empty regular file."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise AudioError("broken symlink (its target does not exist)" if path.is_symlink() else "file not found") from None
+    except PermissionError:
+        raise AudioError("permission denied") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AudioError("symlink loop") from None
+        raise AudioError(f"cannot open ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise AudioError("is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise AudioError("not a regular file")
+    if info.st_size == 0:
+        raise AudioError("empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise AudioError("permission denied")
+
+
+_STDERR_LOCK = threading.Lock()
+
+
+@contextmanager
+def quiet_stderr(path: Path) -> Iterator[None]:
+    """Capture what C libraries print to file descriptor 2 (libmpg123's notes) and log it at debug level.
+
+    File descriptor 2 is process-wide: calls are serialised by a lock, and output
+    of other threads during the call lands in the same debug log line.
+    """
+    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode(errors="replace").strip()
+            if text:
+                log.debug("%s: decoder said: %s", path, " | ".join(text.splitlines()))
+
+
 class _SoundFileBackend:
-    def __init__(self, handle):
-        self.handle = handle
+    """libsndfile: formats whose header states the length (checked by reading the end)."""
+
+    exact_header = True
+
+    def __init__(self, handle, path: Path):
+        self.handle, self.path = handle, path
 
     def info(self):
         h = self.handle
         return h.samplerate, h.channels, h.frames / h.samplerate if h.frames > 0 else 0.0
+
+    def decodable_seconds(self, stated: float) -> float:
+        """``stated`` when the last second decodes; else the frames counted by reading to the end."""
+        h = self.handle
+        if h.frames <= 0:
+            return 0.0
+        tail = min(h.frames, h.samplerate)
+        try:
+            h.seek(h.frames - tail)
+            if h.read(tail, dtype="float32", always_2d=True).shape[0] == tail:
+                return stated
+        except Exception:  # libsndfile cannot seek into missing data
+            pass
+        import soundfile as sf
+
+        counted = 0
+        with sf.SoundFile(str(self.path)) as counter:  # a fresh handle: a failed seek can spoil the old one
+            while True:
+                try:
+                    block = counter.read(1 << 16, dtype="float32", always_2d=True).shape[0]
+                except Exception:  # the decoder gives up where the data ends
+                    break
+                if block == 0:
+                    break
+                counted += block
+        h.close()
+        self.handle = sf.SoundFile(str(self.path))
+        return counted / self.handle.samplerate
 
     def read(self, start: float, duration: float) -> np.ndarray:
         h = self.handle
@@ -121,36 +250,86 @@ class _SoundFileBackend:
 
 
 class _PyAVBackend:
+    """FFmpeg through PyAV: MP3, M4A/AAC/ALAC, WMA and anything else; the length is counted from packets."""
+
+    exact_header = False  # an MP3's stated length is an estimate: a shorter count is no sign of truncation
+
     def __init__(self, path: Path):
         import av
 
         self.path = path
         try:
             self.container = av.open(str(path))
-        except Exception as exc:  # av raises many error types
-            raise AudioError(f"not a readable audio file ({_short(exc)})") from None
-        if not self.container.streams.audio:
+        except Exception:  # av raises many error types
+            raise AudioError("not an audio file (no decoder recognises it)") from None
+        streams = self.container.streams.audio
+        if not streams or not streams[0].codec_context.sample_rate:
             self.container.close()
-            raise AudioError("no audio stream")
-        self.stream = self.container.streams.audio[0]
+            raise AudioError("not an audio file (no audio stream)" if not streams else "not an audio file")
+        self.stream = streams[0]
+        #: Timestamp (s) of the first decoded sample: the encoder delay of a LAME MP3, 0 for most files.
+        self.offset = float(self.stream.start_time * self.stream.time_base) if self.stream.start_time else 0.0
 
     def info(self):
         s = self.stream
         if s.duration is not None and s.time_base is not None:
-            duration = float(s.duration * s.time_base)
+            stated = float(s.duration * s.time_base)
         elif self.container.duration is not None:
-            duration = self.container.duration / 1_000_000
+            stated = self.container.duration / 1_000_000
         else:
-            duration = 0.0
-        return s.codec_context.sample_rate or s.rate, s.codec_context.channels, duration
+            stated = 0.0
+        return s.codec_context.sample_rate, s.codec_context.channels, stated
+
+    def decodable_seconds(self, stated: float) -> float:
+        """Seconds of audio in the packets, from their timestamps and durations (demuxed, not decoded).
+
+        ``stated`` (the container's own figure) is not used: for MP3 it is an
+        estimate from the file size or a header that may be stale.
+        """
+        import av
+
+        first = end = None
+        try:
+            for packet in self.container.demux(self.stream):
+                if packet.size == 0 or packet.pts is None or not packet.duration:
+                    continue
+                first = packet.pts if first is None else min(first, packet.pts)
+                end = packet.pts + packet.duration if end is None else max(end, packet.pts + packet.duration)
+        except av.error.FFmpegError:
+            pass  # a damaged tail: keep what was demuxed
+        if first is None:
+            raise AudioError("not an audio file (no audio packets)")
+        if not self._first_packets_decode():
+            raise AudioError("not an audio file (its first packets do not decode)")
+        return max(0.0, float(end * self.stream.time_base) - max(self.offset, float(first * self.stream.time_base)))
+
+    def _first_packets_decode(self, count: int = 40) -> bool:
+        """Whether most of the first ``count`` packets decode (random bytes demux as MP3 packets that do not)."""
+        import av
+
+        self.container.seek(0, stream=self.stream)
+        tried = failed = 0
+        for packet in self.container.demux(self.stream):
+            if packet.size == 0:
+                continue
+            tried += 1
+            try:
+                packet.decode()
+            except av.error.FFmpegError:
+                failed += 1
+            if tried >= count:
+                break
+        return failed * 2 <= tried
 
     def read(self, start: float, duration: float) -> np.ndarray:
         import av
 
         sr = self.stream.codec_context.sample_rate
         channels = self.stream.codec_context.channels
-        if start > 0:
-            self.container.seek(int(start / self.stream.time_base), stream=self.stream, backward=True)
+        preroll = _PREROLL_SECONDS if self.container.format.name == "mp3" else 0.0
+        if start > preroll:  # an MP3 frame needs the ones before it: decode from a little earlier
+            target = start - preroll + self.offset
+            self.container.seek(int(target / self.stream.time_base), stream=self.stream, backward=True)
         else:
             self.container.seek(0, stream=self.stream)
         chunks, have, need = [], 0, int(round(duration * sr))
@@ -159,7 +338,7 @@ class _PyAVBackend:
                 data = frame.to_ndarray()
                 data = data.reshape(-1, channels) if frame.format.is_packed else data.T
                 data = _to_float32(data)
-                t0 = float(frame.pts * self.stream.time_base) if frame.pts is not None else start
+                t0 = float(frame.pts * self.stream.time_base) - self.offset if frame.pts is not None else start
                 skip = int(round((start - t0) * sr))
                 if skip > 0:
                     data = data[skip:]
@@ -171,7 +350,7 @@ class _PyAVBackend:
                     break
         except av.error.FFmpegError as exc:
             if not chunks:
-                raise AudioError(f"decoding failed ({_short(exc)})") from None
+                raise AudioError(f"not an audio file (decoding failed: {_short(exc)})") from None
         if not chunks:
             return np.zeros((0, channels), dtype=np.float32)
         return np.concatenate(chunks)[:need]
@@ -187,17 +366,19 @@ def _to_float32(data: np.ndarray) -> np.ndarray:
     return (data.astype(np.float32) / scale).astype(np.float32)
 
 
-def _open_soundfile(path: Path):
+def _open_soundfile(path: Path) -> _SoundFileBackend | None:
+    """libsndfile's reader for formats with an exact length header, or None (MP3 and the rest go to PyAV)."""
     import soundfile as sf
 
-    try:
-        handle = sf.SoundFile(str(path))
-    except Exception:
-        return None
-    if handle.frames <= 0 and handle.format == "MPEG":
+    with quiet_stderr(path):
+        try:
+            handle = sf.SoundFile(str(path))
+        except Exception:
+            return None
+    if handle.format in ("MP3", "MPEG"):
         handle.close()
         return None
-    return _SoundFileBackend(handle)
+    return _SoundFileBackend(handle, path)
 
 
 def _short(exc: Exception) -> str:
@@ -206,45 +387,93 @@ def _short(exc: Exception) -> str:
     return text.splitlines()[0][:120] if text else type(exc).__name__
 
 
-def _edge_silence(audio: AudioFile, probe: float = 60.0, block: float = 1.0) -> tuple[float, float]:
-    """Seconds of silence at the start and at the end of the track (probes at most ``probe`` s)."""
+def _audible_blocks(x: np.ndarray, rate: int) -> np.ndarray:
+    """Indices of the ``_BLOCK_SECONDS`` blocks of ``x`` ``(2, n)`` louder than ``SILENCE_DB`` (a short last block counts)."""
+    n = int(_BLOCK_SECONDS * rate)
+    mono = x.mean(axis=0)
+    pad = (-mono.size) % n
+    blocks = np.pad(mono, (0, pad)).reshape(-1, n)
+    sizes = np.full(blocks.shape[0], n)
+    sizes[-1] = n - pad
+    power = np.square(blocks, dtype=np.float64).sum(axis=1) / np.maximum(sizes, 1)
+    return np.flatnonzero(10 * np.log10(power + 1e-20) > SILENCE_DB)
+
+
+def audible_span(audio: AudioFile, probe: float = 60.0) -> tuple[float, float]:
+    """``(start, end)`` in seconds of the track without its silent lead-in and tail.
+
+    Probes at most ``probe`` seconds at each end, in blocks of 0.1 s; ``start == end``
+    when no block is louder than ``SILENCE_DB``.
+    """
     rate = 8000
-
-    def first_loud(x: np.ndarray) -> int | None:
-        n = int(block * rate)
-        mono = x.mean(axis=0)
-        for i in range(0, mono.size - n + 1, n):
-            rms = np.sqrt(np.mean(mono[i : i + n] ** 2) + 1e-20)
-            if 20 * np.log10(rms) > SILENCE_DB:
-                return i // n
-        return None
-
     span = min(probe, audio.duration)
-    head = audio.read(0.0, span, rate)
-    lead = first_loud(head)
-    if lead is None:  # the whole probe is silent
-        return span, 0.0
-    tail_start = max(0.0, audio.duration - span)
-    tail = audio.read(tail_start, audio.duration - tail_start, rate)[:, ::-1]
-    trail = first_loud(np.ascontiguousarray(tail))
-    return (lead or 0) * block, (trail or 0) * block
+    loud = _audible_blocks(audio.read(0.0, span, rate), rate)
+    if loud.size == 0:
+        start = span
+    else:
+        start = float(loud[0] * _BLOCK_SECONDS)
+    tail_start = max(start, audio.duration - probe)
+    if tail_start >= audio.duration:
+        return start, start
+    tail = audio.read(tail_start, audio.duration - tail_start, rate)
+    loud = _audible_blocks(tail, rate)
+    if loud.size == 0:
+        return start, start
+    end = min(audio.duration, tail_start + float(loud[-1] + 1) * _BLOCK_SECONDS)
+    return start, max(start, end)
 
 
 def choose_windows(audio: AudioFile, count: int = 3, length: float = WINDOW_SECONDS) -> list[Window]:
     """Spread ``count`` windows of ``length`` seconds over the audible part of a track.
 
-    Silent lead-in and tail (below ``SILENCE_DB``) are skipped. A track shorter
-    than ``length`` gets one window (zero-padded on reading). Otherwise window
-    ``i`` starts at ``(i + 0.5) / count`` of the room left by the window length,
-    so windows are centred on an even grid and overlap on short tracks.
+    Silent lead-in and tail (below ``SILENCE_DB``) are skipped. Window ``i``
+    starts at ``(i + 0.5) / count`` of the room left by the window length, so
+    windows are centred on an even grid and overlap on short tracks. A track
+    whose audible part is shorter than ``length`` gets one window holding all of
+    it (``audible`` seconds, looped by :func:`read_window`).
+
+    Raises :class:`AudioError` "silent" when nothing is audible and "too short"
+    below ``MIN_AUDIBLE_SECONDS`` of audible signal.
     """
     if count < 1:
         raise ValueError("count must be >= 1")
-    lead, trail = _edge_silence(audio)
-    start, end = lead, audio.duration - trail
-    if end - start <= 0:
+    start, end = audible_span(audio)
+    audible = end - start
+    if audible <= 0:
         raise AudioError("silent: no audible signal")
-    if end - start <= length:
-        return [Window(start, length)]
-    room = end - start - length
-    return [Window(start + room * (i + 0.5) / count, length) for i in range(count)]
+    if audible < MIN_AUDIBLE_SECONDS:
+        raise AudioError(f"too short: {audible:.1f} s of audio, at least {MIN_AUDIBLE_SECONDS:g} s needed")
+    if audible <= length:
+        return [Window(start, length, audible)]
+    room = audible - length
+    return [Window(start + room * (i + 0.5) / count, length, length) for i in range(count)]
+
+
+def loop_to_length(audio: np.ndarray, n: int, crossfade: int) -> np.ndarray:
+    """Repeat ``audio`` ``(channels, m)`` to ``(channels, n)``, joining copies with a linear crossfade.
+
+    Each copy overlaps the previous one by ``crossfade`` samples (at most half a copy),
+    so the joins have no click. ``audio`` longer than ``n`` is cut.
+    """
+    m = audio.shape[-1]
+    if m >= n:
+        return audio[..., :n]
+    crossfade = max(0, min(crossfade, m // 2))
+    fade_in = np.linspace(0.0, 1.0, crossfade, endpoint=False, dtype=np.float32)
+    out = audio.copy()
+    while out.shape[-1] < n:
+        joined = out[..., out.shape[-1] - crossfade :] * (1 - fade_in) + audio[..., :crossfade] * fade_in
+        out = np.concatenate([out[..., : out.shape[-1] - crossfade], joined, audio[..., crossfade:]], axis=-1)
+    return out[..., :n]
+
+
+def read_window(audio: AudioFile, window: Window, samplerate: int = SEPARATION_RATE) -> np.ndarray:
+    """The audio of ``window`` as stereo float32 ``(2, round(window.duration * samplerate))``.
+
+    A window holding less audio than it spans (a short track) is looped with a
+    ``CROSSFADE_SECONDS`` crossfade to fill it.
+    """
+    if not window.looped:
+        return audio.read(window.start, window.duration, samplerate)
+    held = audio.read(window.start, window.audible, samplerate)
+    return loop_to_length(held, int(round(window.duration * samplerate)), int(CROSSFADE_SECONDS * samplerate))

@@ -91,20 +91,24 @@ class InferenceStep:
         """:func:`stem_features` of the model's sources for windows ``(B, 2, n)``."""
         return stem_features(windows, self.model.sources, self.separator, self.mel)
 
-    def __call__(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Unit predictions ``(B, 2)`` and contributions ``(B, n_sources, 2)`` of windows ``(B, 2, n)``."""
+    def __call__(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Of windows ``(B, 2, n)``: unit predictions ``(B, 2)``, contributions ``(B, n_sources, 2)``
+        and, for a quadrant head, quadrant probabilities ``(B, 4)`` (Q1..Q4; else None)."""
         return self.from_features(self.features(windows))
 
-    def from_features(self, feats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def from_features(self, feats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """As :meth:`__call__`, from feature arrays ``{source: (B, rows, frames)}``."""
         with torch.inference_mode():
             x = {s: torch.from_numpy(np.asarray(f, dtype=np.float32)).to(self.device) for s, f in feats.items()}
             present = self.model.embed(x)
+            probs = None
+            if self.model.cfg.head == "quadrant":
+                probs = torch.softmax(self.model.fuse(present), dim=-1).cpu().numpy()
             if not self.model.fused:
                 unit = self.model.to_unit(present[self.model.sources[0]]).cpu().numpy()
-                return unit, np.zeros((len(unit), len(self.model.sources), 2), np.float32)
+                return unit, np.zeros((len(unit), len(self.model.sources), 2), np.float32), probs
             masks, values = self.subset_values(present)
-            return values[-1].numpy(), shapley(masks, values).numpy()
+            return values[-1].numpy(), shapley(masks, values).numpy(), probs
 
     def subset_values(self, present: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Subset masks ``(2**n, n)`` and unit values ``(2**n, B, 2)`` (CPU) of fusion-stage features ``{s: (B, d)}``."""

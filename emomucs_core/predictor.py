@@ -9,6 +9,7 @@ rest of the batch goes on.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,9 @@ import numpy as np
 import torch
 
 from .attribution import dominant_source
-from .audio import AudioError, AudioFile, choose_windows
+from .audio import AudioError, AudioFile, choose_windows, read_window
+from .constants import SEPARATION_RATE
+from .input_checks import check_windows
 from .checkpoint import Bundle, load_bundle
 from .device import choose_device
 from .pipeline import InferenceStep
@@ -41,6 +44,11 @@ class Prediction:
     windows : per window ``{"start": s, "valence": v, "arousal": a}`` (seconds, unit values).
     model_id : id of the bundle; elapsed : wall seconds spent on this file.
     error : one-line reason when the file could not be analysed.
+    duration : decoded length of the file in seconds (None when it could not be decoded).
+    warnings : one-line remarks on a result that was still produced (short track looped,
+        band-limited or very quiet input, truncated file, silent windows left out).
+    quadrant_probabilities : P(Q1), P(Q2), P(Q3), P(Q4) (mean over windows) for a
+        quadrant head; None for other heads and on error.
     """
 
     path: Path
@@ -52,6 +60,9 @@ class Prediction:
     model_id: str = ""
     elapsed: float = 0.0
     error: str | None = None
+    duration: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    quadrant_probabilities: list[float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -59,7 +70,7 @@ class Prediction:
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        out["path"] = str(self.path)
+        out["path"] = os.path.abspath(self.path)
         return out
 
 
@@ -71,6 +82,9 @@ class _Pending:
     audio: np.ndarray | None = None  # (K, 2, n) until batched
     unit: list[np.ndarray] = field(default_factory=list)  # per window (2,)
     contrib: list[np.ndarray] = field(default_factory=list)  # per window (n_sources, 2)
+    probs: list[np.ndarray] = field(default_factory=list)  # per window (4,), quadrant heads only
+    duration: float | None = None
+    warnings: list[str] = field(default_factory=list)
     error: str | None = None
 
 
@@ -160,9 +174,16 @@ class Predictor:
         item = _Pending(Path(path), time.perf_counter())
         try:
             with AudioFile(item.path) as audio:
+                item.duration = audio.duration
                 chosen = choose_windows(audio, self.windows, self.bundle.window_seconds)
-                item.starts = [w.start for w in chosen]
-                item.audio = np.stack([audio.read(w.start, w.duration) for w in chosen])
+                windows = np.stack([read_window(audio, w) for w in chosen])
+                keep, warnings = check_windows(windows, SEPARATION_RATE)
+                item.starts = [w.start for w, k in zip(chosen, keep) if k]
+                item.audio = windows[np.asarray(keep)]
+                item.warnings = audio.warnings + [
+                    f"short track: {w.audible:.1f} s looped to fill a {w.duration:g}-s window"
+                    for w in chosen if w.looped
+                ] + warnings
         except AudioError as exc:
             item.error = str(exc)
         except MemoryError:
@@ -177,7 +198,7 @@ class Predictor:
             return
         windows = np.stack([item.audio[k] for item, k in batch])
         try:
-            unit, contrib = self.step(windows)
+            unit, contrib, probs = self.step(windows)
         except Exception as exc:
             reason = f"analysis failed ({type(exc).__name__}: {exc})".splitlines()[0]
             for item, _ in batch:
@@ -186,6 +207,8 @@ class Predictor:
         for j, (item, _) in enumerate(batch):
             item.unit.append(unit[j])
             item.contrib.append(contrib[j])
+            if probs is not None:
+                item.probs.append(probs[j])
 
     @staticmethod
     def _finished(pending: deque[_Pending]) -> Iterator[_Pending]:
@@ -197,7 +220,8 @@ class Predictor:
         elapsed = time.perf_counter() - item.started
         item.audio = None
         if item.error:
-            return Prediction(item.path, model_id=self.model_id, elapsed=elapsed, error=item.error)
+            return Prediction(item.path, model_id=self.model_id, elapsed=elapsed, error=item.error,
+                              duration=item.duration)
         unit = np.stack(item.unit)  # (K, 2)
         contrib = np.stack(item.contrib).mean(axis=0)  # (n_sources, 2)
         prediction = Prediction(
@@ -210,6 +234,9 @@ class Predictor:
             ],
             model_id=self.model_id,
             elapsed=elapsed,
+            duration=item.duration,
+            warnings=item.warnings,
+            quadrant_probabilities=[float(p) for p in np.mean(item.probs, axis=0)] if item.probs else None,
         )
         if self.model.fused:
             prediction.contributions = {

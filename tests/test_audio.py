@@ -7,8 +7,8 @@ import resource
 import numpy as np
 import pytest
 
-from emomucs_core.audio import AudioError, AudioFile, choose_windows
-from emomucs_core.testing import synth_music, write_audio
+from emomucs_core.audio import AudioError, AudioFile, choose_windows, loop_to_length, read_window
+from emomucs_core.testing import drop_vbr_header, synth_music, write_audio
 
 LOSSLESS = [".wav", ".flac", ".aiff"]
 LOSSY = [".mp3", ".ogg", ".opus", ".m4a", ".wma"]
@@ -51,14 +51,88 @@ def test_alac_in_m4a(tmp_path):
     assert np.max(np.abs(out[0] - ref)) < 1e-3
 
 
-def test_short_file_is_zero_padded(tmp_path):
-    path = write_audio(tmp_path / "short.wav", synth_music(3, 44100), 44100)
+def test_short_file_is_looped_with_a_crossfade(tmp_path):
+    """A track shorter than a window fills it by looping, not zero padding, and the joins do not click."""
+    rate, seconds, hz = 44100, 4.37, 441.3  # a non-integer number of periods: a hard cut would jump
+    tone = 0.5 * np.sin(2 * np.pi * hz * np.arange(int(seconds * rate)) / rate)
+    path = write_audio(tmp_path / "short.wav", np.stack([tone, tone], axis=1).astype(np.float32), rate)
     with AudioFile(path) as audio:
         windows = choose_windows(audio, count=3)
         assert len(windows) == 1 and windows[0].duration == 20.0
-        out = audio.read(windows[0].start, 20.0)
-    assert np.abs(out[:, : 2 * 44100]).max() > 0.1
-    assert np.all(out[:, 4 * 44100 :] == 0)
+        assert windows[0].looped and windows[0].audible == pytest.approx(seconds, abs=0.11)
+        out = read_window(audio, windows[0])
+    assert out.shape == (2, 20 * 44100)
+    blocks = out[0].reshape(-1, 4410)  # 0.1-s blocks: none is silent
+    assert np.sqrt(np.mean(blocks**2, axis=1)).min() > 0.2  # 0.35 for the tone; a crossfade may dip
+    step = 2 * np.pi * hz / 44100 * 0.5  # the largest sample-to-sample change of the tone itself
+    assert np.abs(np.diff(out[0])).max() < 1.2 * step
+    assert np.allclose(out[0, : len(tone) - 2205], tone[: len(tone) - 2205], atol=1e-4)
+
+
+def test_loop_to_length_keeps_the_audio_between_joins():
+    x = np.arange(1, 101, dtype=np.float32)[None].repeat(2, axis=0)
+    out = loop_to_length(x, 250, crossfade=10)
+    assert out.shape == (2, 250)
+    assert np.array_equal(out[:, :90], x[:, :90]) and np.array_equal(out[:, 100:180], x[:, 10:90])
+    assert np.array_equal(loop_to_length(x, 60, crossfade=10), x[:, :60])
+
+
+@pytest.mark.parametrize("seconds,level", [(0.8, 0.3), (2.5, 0.3), (0.4, 0.01)])
+def test_too_short_is_its_own_error_not_silent(tmp_path, seconds, level):
+    """Under 3 s of audible signal is refused as too short, even for a loud tone under 1 s."""
+    rate = 44100
+    tone = level * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate)
+    silence = np.zeros(rate // 2)
+    path = write_audio(tmp_path / "tone.flac", np.concatenate([silence, tone, silence]).astype(np.float32), rate)
+    with AudioFile(path) as audio, pytest.raises(AudioError) as info:
+        choose_windows(audio)
+    assert str(info.value) == f"too short: {seconds:.1f} s of audio, at least 3 s needed"
+
+
+def test_long_silent_file_is_silent(tmp_path):
+    path = write_audio(tmp_path / "silence.flac", np.zeros((8000 * 61, 1), np.float32), 8000)
+    with AudioFile(path) as audio, pytest.raises(AudioError, match="^silent: no audible signal"):
+        choose_windows(audio)
+
+
+def _tagged_copies(tmp_path, mp3: bytes) -> list:
+    """The same MP3 stream as it is, with a 1.5 MB cover, with a long title, and with our own tags."""
+    from mutagen.id3 import APIC, ID3, TIT2, TXXX
+
+    paths = []
+    for name, frames in [
+        ("plain", []),
+        ("cover", [APIC(encoding=3, mime="image/jpeg", type=3, desc="front", data=np.random.default_rng(0).bytes(1_500_000))]),
+        ("title", [TIT2(encoding=3, text=["A much longer title " * 20])]),
+        ("ours", [TXXX(encoding=3, desc="VALENCE", text=["0.823"]), TXXX(encoding=3, desc="AROUSAL", text=["0.100"])]),
+    ]:
+        path = tmp_path / f"{name}.mp3"
+        path.write_bytes(mp3)
+        if frames:
+            tags = ID3()
+            for frame in frames:
+                tags.add(frame)
+            tags.save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("kind", ["concatenated", "no VBR header"])
+def test_mp3_length_is_decoded_not_guessed_from_the_file_size(tmp_path, kind):
+    """Tags and cover art change neither the length nor the audio read for any window."""
+    one = write_audio(tmp_path / "one.mp3", synth_music(15, 44100, seed=7), 44100).read_bytes()
+    mp3 = one * 4 if kind == "concatenated" else drop_vbr_header(one)  # a stale header, or none
+    expected = 60.0 if kind == "concatenated" else 15.0
+    reads = []
+    for path in _tagged_copies(tmp_path, mp3):
+        with AudioFile(path) as audio:
+            assert audio.duration == pytest.approx(expected, abs=0.3), path.name  # each copy has its codec delay
+            windows = choose_windows(audio, count=3)
+            reads.append((windows, np.stack([read_window(audio, w) for w in windows])))
+    for windows, data in reads[1:]:
+        assert windows == reads[0][0]
+        assert np.array_equal(data, reads[0][1])
+    assert np.abs(reads[0][1][-1, :, -44100:]).max() > 0.1  # the last window ends in music, not phantom silence
 
 
 def test_windows_spread_and_skip_silent_edges(tmp_path):
@@ -100,7 +174,7 @@ def test_long_file_is_not_loaded_whole(tmp_path):
     "name,content,reason",
     [
         ("empty.mp3", b"", "empty file"),
-        ("text.mp3", b"this is not audio at all\n" * 40, "not a readable audio file"),
+        ("text.mp3", b"this is not audio at all\n" * 40, "not an audio file"),
         ("missing.wav", None, "not found"),
     ],
 )

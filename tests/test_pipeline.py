@@ -102,7 +102,7 @@ def test_absent_sources_are_silence_at_the_bundles_level():
         expected = model.embed({s: silent for s in SOURCES})
     for s in SOURCES:
         torch.testing.assert_close(step.absent_embeddings()[s], expected[s][0])
-    unit, contrib = step.from_features({s: silent.numpy() for s in SOURCES})
+    unit, contrib, _ = step.from_features({s: silent.numpy() for s in SOURCES})
     assert unit.shape == (1, 2) and contrib.shape == (1, 4, 2)
     np.testing.assert_allclose(contrib, 0.0, atol=1e-6)  # every source as silent as an absent one
 

@@ -95,21 +95,24 @@ def load_demucs(name: str, repo: str | Path | None = None):
     from demucs.pretrained import get_model
     from demucs.repo import ModelLoadingError
 
+    from .demucs_weights import DemucsWeightsError, load_local_model
+
     if repo is not None:
         repo = Path(repo).expanduser()
         if not repo.is_dir():
             raise SeparatorError(f"demucs repo {repo} is not a folder")
         try:
-            return get_model(name, repo=repo)
-        except (ModelLoadingError, FileNotFoundError, KeyError) as exc:
-            raise SeparatorError(f"cannot load demucs model {name!r} from {repo}: {exc}") from None
+            return load_local_model(repo, name)
+        except (ModelLoadingError, DemucsWeightsError, OSError, KeyError, TypeError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SeparatorError(f"cannot load demucs model {name!r} from {repo}: {reason}") from None
     cached = _load_from_hf_cache(name)
     if cached is not None:
         return cached
     if os.environ.get("HF_HUB_OFFLINE") or not _host_resolves("huggingface.co"):
         raise SeparatorError(_no_weights_message(name))
-    try:
-        return get_model(name)
+    try:  # the hub's safetensors only: demucs' legacy fallback would unpickle with weights_only=False
+        return get_model(name if name.startswith("hf://") else f"hf://{name}")
     except Exception as exc:  # network, checksum, missing model: one message
         raise SeparatorError(f"{_no_weights_message(name)} (download failed: {exc})") from None
 

@@ -1,0 +1,71 @@
+"""Checks of the audio actually analysed: silence, very quiet and band-limited input.
+
+They run on the windows the model is given (after looping), so a verdict is
+about what the model sees, not about parts of the file it never reads. How the
+thresholds were chosen is in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .audio import SILENCE_DB, AudioError
+
+#: Mean window level (dBFS, RMS) below which the result gets a "very quiet" warning.
+QUIET_DB = -35.0
+#: Estimated cut-off frequency (Hz) below which the result gets a "band-limited" warning.
+BAND_LIMIT_HZ = 6000.0
+#: The cut-off is the highest frequency within this many dB of the 100 Hz-4 kHz level.
+_CUTOFF_RANGE_DB = 60.0
+
+
+def level_db(audio: np.ndarray) -> float:
+    """RMS level in dBFS of ``audio`` ``(channels, n)``, channels averaged first; -200 for digital silence."""
+    mono = audio.mean(axis=0) if audio.ndim == 2 else audio
+    return float(10 * np.log10(np.mean(np.square(mono, dtype=np.float64)) + 1e-20))
+
+
+def cutoff_hz(audio: np.ndarray, samplerate: int) -> float:
+    """Highest frequency (Hz) where the spectrum of ``audio`` ``(channels, n)`` has energy.
+
+    Welch power spectrum (4096-point segments) of the channel mean; the cut-off is
+    the highest bin less than ``_CUTOFF_RANGE_DB`` below the 90th percentile of the
+    100 Hz-4 kHz bins. Music sampled at 8 kHz gives about 3.9 kHz; at 44.1 kHz, the
+    encoder's low-pass (11-20 kHz).
+    """
+    from scipy.signal import welch
+
+    freqs, power = welch(audio.mean(axis=0) if audio.ndim == 2 else audio, samplerate, nperseg=4096)
+    db = 10 * np.log10(power + 1e-30)
+    reference = np.percentile(db[(freqs > 100) & (freqs < 4000)], 90)
+    return float(freqs[np.flatnonzero(db > reference - _CUTOFF_RANGE_DB)[-1]])
+
+
+def check_windows(windows: np.ndarray, samplerate: int) -> tuple[np.ndarray, list[str]]:
+    """Which windows to analyse, and warnings about them.
+
+    Parameters
+    ----------
+    windows : float32 ``(K, 2, n)`` at ``samplerate`` Hz.
+
+    Returns
+    -------
+    keep : bool ``(K,)``, False for silent windows (level below ``SILENCE_DB``).
+    warnings : one-line strings: silent windows left out, very quiet input, band-limited input.
+
+    Raises :class:`AudioError` when every window is silent.
+    """
+    levels = np.array([level_db(w) for w in windows])
+    keep = levels > SILENCE_DB
+    if not keep.any():
+        raise AudioError("silent: no audible signal in the analysed windows")
+    warnings = []
+    if not keep.all():
+        warnings.append(f"{int((~keep).sum())} of {len(keep)} windows silent, left out")
+    level = float(levels[keep].mean())
+    if level < QUIET_DB:
+        warnings.append(f"very quiet: {level:.0f} dBFS in the analysed windows")
+    cutoff = min(cutoff_hz(w, samplerate) for w in windows[keep])
+    if cutoff < BAND_LIMIT_HZ:
+        warnings.append(f"band-limited: no energy above {cutoff / 1000:.1f} kHz")
+    return keep, warnings
