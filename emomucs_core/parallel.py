@@ -280,11 +280,12 @@ def _serve(conn: Connection, predictor_kwargs: dict, threads: int) -> None:
             index, path = conn.recv()
         except EOFError:  # the parent is gone
             return
+        started = time.perf_counter()
         try:
             result = next(predictor.predict([path]))
         except Exception as exc:  # a bug must cost one file, not a worker
             reason = f"analysis failed ({type(exc).__name__}: {exc})".splitlines()[0]
-            result = _error(_Task(index, Path(path), time.perf_counter()), reason, predictor.model_id)
+            result = _error(_Task(index, Path(path), started), reason, predictor.model_id)
         conn.send(("result", index, result))
 
 
