@@ -45,6 +45,7 @@ class Run:
     tracks: int
     ok: int = 0
     wall: float = 0.0
+    said: float | None = None  # first line on stderr ("loading model ...")
     first: float | None = None  # first result line on stdout
     cpu: float = 0.0
     main_rss: float = 0.0
@@ -105,6 +106,8 @@ def measure(name: str, cmd: list[str], tracks: int, count_ok) -> Run:
                     peaks[member] = max(peaks.get(member, 0.0), rss)
                     if member != proc.pid and member not in workers and _is_worker(member):
                         workers.add(member)
+            if run.said is None and os.fstat(err.fileno()).st_size > 0:
+                run.said = time.perf_counter() - start
             if run.first is None and os.fstat(out.fileno()).st_size > 0:  # click flushes each line
                 run.first = time.perf_counter() - start
             time.sleep(0.1)
@@ -159,13 +162,13 @@ def machine() -> str:
 
 
 def print_table(runs: list[Run]) -> None:
-    print(f"| run | tracks ok | wall s | s per track | first result s | cores used | peak RSS main MiB "
-          f"| peak RSS per worker MiB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| run | tracks ok | wall s | s per track | first line on stderr s | first result s | cores used "
+          "| peak RSS main MiB | peak RSS per worker MiB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in runs:
-        first = f"{r.first:.1f}" if r.first is not None else "-"
+        said, first = (f"{t:.1f}" if t is not None else "-" for t in (r.said, r.first))
         workers = ", ".join(f"{m:.0f}" for m in r.worker_rss) or "-"
-        print(f"| {r.name} | {r.ok}/{r.tracks} | {r.wall:.1f} | {r.per_track:.2f} | {first} | "
+        print(f"| {r.name} | {r.ok}/{r.tracks} | {r.wall:.1f} | {r.per_track:.2f} | {said} | {first} | "
               f"{r.cpu / r.wall:.2f} | {r.main_rss:.0f} | {workers} |")
 
 
@@ -194,6 +197,7 @@ def main() -> None:
             measure("emomucs, 1 process", emomucs(files, 1), len(files), _json_lines)]
     if has_vibenet:
         runs.append(measure("VibeNet 0.1 (defaults)", vibenet(files), len(files), _json_list))
+    runs.append(measure("emomucs, one 30-s file", emomucs(files[:1], 1), 1, _json_lines))
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in (5, args.long_minutes):
             song = write_long_song(Path(tmp) / f"song-{minutes}min.flac", minutes)
