@@ -104,7 +104,7 @@ class _Worker:
     def __init__(self, context, predictor_kwargs: dict, threads: int):
         self.conn, child = context.Pipe()
         self.process = context.Process(
-            target=_serve, args=(child, predictor_kwargs, threads), name="emomucs-worker", daemon=True
+            target=_serve, args=(child, predictor_kwargs, threads, os.getpid()), name="emomucs-worker", daemon=True
         )
         with _sigint_ignored():  # the child inherits it: a Ctrl-C during its start-up is the parent's
             self.process.start()
@@ -259,9 +259,10 @@ def _sigint_ignored():
         signal.signal(signal.SIGINT, previous)
 
 
-def _serve(conn: Connection, predictor_kwargs: dict, threads: int) -> None:
+def _serve(conn: Connection, predictor_kwargs: dict, threads: int, parent: int) -> None:
     """Worker main: build a predictor, then answer ``(index, path)`` requests until EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops workers; Ctrl-C is its to handle
+    _exit_with_parent(parent)
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
     try:
@@ -287,6 +288,17 @@ def _serve(conn: Connection, predictor_kwargs: dict, threads: int) -> None:
             reason = f"analysis failed ({type(exc).__name__}: {exc})".splitlines()[0]
             result = _error(_Task(index, Path(path), started), reason, predictor.model_id)
         conn.send(("result", index, result))
+
+
+def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """Exit within ``interval`` seconds once process ``parent`` is gone (killed before it could stop us)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _import_in_background(module: str) -> None:

@@ -100,14 +100,46 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-def test_ctrl_c_stops_every_worker_promptly_and_keeps_finished_results(songs):
-    files = songs * 2  # 12 files, seconds each: far from done when interrupted
-    cli = subprocess.Popen(
+def _start_cli(files: list[Path]) -> subprocess.Popen:
+    """``emomucs predict --jobs 2`` on the built-in model, in a process group of its own."""
+    return subprocess.Popen(
         [sys.executable, "-m", "emomucs_core.cli", "predict", *map(str, files), "--jobs", "2", "--json",
          "--device", "cpu"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
+
+
+def _wait_until_gone(pgid: int, seconds: float) -> list[int]:
+    """Poll until process group ``pgid`` is empty or ``seconds`` pass; the members left."""
+    deadline = time.monotonic() + seconds
+    while _group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return _group_members(pgid)
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+
+
+@needs_proc
+def test_workers_exit_when_the_parent_is_killed_hard(songs):
+    cli = _start_cli(songs)
+    try:
+        assert "loading model in 2 worker processes" in cli.stderr.readline()
+        deadline = time.monotonic() + 60
+        while len(_group_members(cli.pid)) < 3 and time.monotonic() < deadline:  # parent + 2 workers
+            time.sleep(0.2)
+        os.kill(cli.pid, signal.SIGKILL)  # no chance to stop its workers itself
+        cli.wait(timeout=10)
+        assert _wait_until_gone(cli.pid, 15) == [], "workers outlived their parent"
+    finally:
+        if _group_members(cli.pid):
+            os.killpg(cli.pid, signal.SIGKILL)
+
+
+@needs_proc
+def test_ctrl_c_stops_every_worker_promptly_and_keeps_finished_results(songs):
+    files = songs * 2  # 12 files, seconds each: far from done when interrupted
+    cli = _start_cli(files)
     try:
         first = cli.stdout.readline()
         assert first.startswith('{"path": '), cli.stderr.read()
@@ -123,7 +155,4 @@ def test_ctrl_c_stops_every_worker_promptly_and_keeps_finished_results(songs):
     assert took < 10, f"took {took:.1f} s to stop"
     assert cli.returncode != 0 and "Aborted!" in err
     assert len(rest.splitlines()) < len(files) - 1
-    deadline = time.monotonic() + 10
-    while _group_members(cli.pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _group_members(cli.pid) == [], "orphan processes left behind"
+    assert _wait_until_gone(cli.pid, 10) == [], "orphan processes left behind"
