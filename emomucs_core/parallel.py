@@ -83,7 +83,9 @@ def predict_files(
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     files = iter(paths)
     first = list(itertools.islice(files, jobs))
-    if len(first) <= 1:
+    if not first:
+        return
+    if len(first) == 1:
         from .predictor import Predictor
 
         yield from Predictor(**predictor_kwargs).predict(itertools.chain(first, files))
@@ -240,8 +242,9 @@ def _error(task: _Task, reason: str, model_id: str) -> Prediction:
 def _exit_reason(exitcode: int | None) -> str:
     """``exitcode`` of a dead worker in words (negative: killed by that signal)."""
     if exitcode is not None and exitcode < 0:
-        name = signal.Signals(-exitcode).name
-        hint = " (out of memory?)" if -exitcode == signal.SIGKILL else ""
+        number = -exitcode
+        name = signal.Signals(number).name if number in signal.valid_signals() else f"signal {number}"
+        hint = " (out of memory?)" if number == signal.SIGKILL else ""
         return f"was killed by {name}{hint}"
     return f"exited with status {exitcode}"
 
