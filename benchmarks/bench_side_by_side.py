@@ -161,15 +161,18 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}; load average {load}"
 
 
-def print_table(runs: list[Run]) -> None:
+def print_header() -> None:
     print("| run | tracks ok | wall s | s per track | first line on stderr s | first result s | cores used "
           "| peak RSS main MiB | peak RSS per worker MiB |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in runs:
-        said, first = (f"{t:.1f}" if t is not None else "-" for t in (r.said, r.first))
-        workers = ", ".join(f"{m:.0f}" for m in r.worker_rss) or "-"
-        print(f"| {r.name} | {r.ok}/{r.tracks} | {r.wall:.1f} | {r.per_track:.2f} | {said} | {first} | "
-              f"{r.cpu / r.wall:.2f} | {r.main_rss:.0f} | {workers} |")
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
+
+
+def print_row(r: Run) -> Run:
+    said, first = (f"{t:.1f}" if t is not None else "-" for t in (r.said, r.first))
+    workers = ", ".join(f"{m:.0f}" for m in r.worker_rss) or "-"
+    print(f"| {r.name} | {r.ok}/{r.tracks} | {r.wall:.1f} | {r.per_track:.2f} | {said} | {first} | "
+          f"{r.cpu / r.wall:.2f} | {r.main_rss:.0f} | {workers} |", flush=True)
+    return r
 
 
 def main() -> None:
@@ -193,26 +196,27 @@ def main() -> None:
     subprocess.run(emomucs(files[:2], 2), capture_output=True, check=True)  # warm-up, untimed
     if has_vibenet:
         subprocess.run(vibenet(files[:2]), capture_output=True, check=True)
-    runs = [measure(f"emomucs, {args.jobs} workers", emomucs(files, args.jobs), len(files), _json_lines),
-            measure("emomucs, 1 process", emomucs(files, 1), len(files), _json_lines)]
-    if has_vibenet:
-        runs.append(measure("VibeNet 0.1 (defaults)", vibenet(files), len(files), _json_list))
-    runs.append(measure("emomucs, one 30-s file", emomucs(files[:1], 1), 1, _json_lines))
+    print()
+    print_header()
+    parallel = print_row(measure(f"emomucs, {args.jobs} workers", emomucs(files, args.jobs), len(files), _json_lines))
+    single = print_row(measure("emomucs, 1 process", emomucs(files, 1), len(files), _json_lines))
+    other = print_row(measure("VibeNet 0.1 (defaults)", vibenet(files), len(files), _json_list)) if has_vibenet \
+        else None
+    print_row(measure("emomucs, one 30-s file", emomucs(files[:1], 1), 1, _json_lines))
     with tempfile.TemporaryDirectory() as tmp:
-        for minutes in (5, args.long_minutes):
+
+        def one_long_file(minutes: int) -> Run:
             song = write_long_song(Path(tmp) / f"song-{minutes}min.flac", minutes)
-            runs.append(measure(f"emomucs, one {minutes}-min file", emomucs([song], 1), 1, _json_lines))
+            return print_row(measure(f"emomucs, one {minutes}-min file", emomucs([song], 1), 1, _json_lines))
+
+        short, long = one_long_file(5), one_long_file(args.long_minutes)
     print()
-    print_table(runs)
-    print()
-    parallel, single = runs[0], runs[1]
     print(f"throughput, {args.jobs} workers vs 1 process: {single.wall / parallel.wall:.2f}x")
-    if has_vibenet:
-        ratio = parallel.per_track / runs[2].per_track
+    if other:
+        ratio = parallel.per_track / other.per_track
         print(f"emomucs ({args.jobs} workers) s per track / VibeNet s per track: {ratio:.2f}")
     else:
         print("VibeNet not installed: pip install -e '.[bench]'")
-    short, long = runs[-2], runs[-1]
     print(f"peak RSS, {args.long_minutes}-min file vs 5-min file: {long.main_rss:.0f} vs {short.main_rss:.0f} MiB")
     print(f"machine at the end: {machine()}")
 
