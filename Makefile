@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # The CPU wheel of torch lies on this machine's disk; an unpinned torch would pull a CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install test demo bench evaluate-4q model clean
+.PHONY: install test demo bench bench-model evaluate-4q model clean
 
 # Research data lives beside the repository, never inside it.
 DATA4Q ?= ../shared/data/4q-dev
@@ -30,7 +30,17 @@ test: install
 demo: install
 	$(PY) -m emomucs_core.demo
 
-bench: install
+# emomucs beside VibeNet on every tenth file of $(DATA4Q) (skipped with a message when absent),
+# 1 vs all-core workers, a 5- and a 60-minute file. Whole processes; an idle machine for real figures.
+$(VENV)/.bench: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[bench]"
+	touch $@
+
+bench: $(VENV)/.bench
+	$(PY) benchmarks/bench_side_by_side.py --data $(DATA4Q)
+
+# The predictor alone over a folder, and one file through full-size HTDemucs.
+bench-model: install
 	$(PY) benchmarks/bench_default_model.py
 	$(PY) benchmarks/bench_predict.py
 

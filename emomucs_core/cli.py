@@ -35,36 +35,45 @@ _model_option = click.option(
 @click.option("--windows", default=3, show_default=True, help="20-s windows analysed per track.")
 @click.option("--batch-size", default=4, show_default=True, help="Windows per batch.")
 @click.option("--threads", default=2, show_default=True, help="Decoding threads.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes, each with its own model [default: all cores].")
 @click.option("--separator", default=None, help="Override the bundle's separator, e.g. demucs:htdemucs or offline.")
 @click.option("--demucs-repo", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Local folder with demucs weights (.th/.yaml).")
-def predict(files, model, as_json, device, windows, batch_size, threads, separator, demucs_repo) -> None:
+def predict(files, model, as_json, device, windows, batch_size, threads, jobs, separator, demucs_repo) -> None:
     """Predict valence and arousal of FILES.
 
     Errors go to stderr, one line per file; the exit status is non-zero only
-    when no file succeeded.
+    when no file succeeded. Results are printed in the order of FILES.
     """
-    from .checkpoint import BundleError
-    from .predictor import Predictor
-    from .separation import SeparatorError
+    from .parallel import available_cores, predict_files  # light: torch loads in the workers
 
-    try:
-        predictor = Predictor(model, separator=separator, device=device, windows=windows,
-                              batch_size=batch_size, threads=threads, demucs_repo=demucs_repo)
-    except (BundleError, SeparatorError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    jobs = min(jobs or available_cores(), len(files))
+    where = "" if jobs == 1 else f" in {jobs} worker processes"
+    click.echo(f"emomucs: loading model{where} ...", err=True)
+    results = predict_files(files, jobs=jobs, bundle=model, separator=separator, device=device, windows=windows,
+                            batch_size=batch_size, threads=threads, demucs_repo=demucs_repo)
     succeeded = 0
-    if not as_json:
-        click.echo(f"{'valence':>7} {'arousal':>7}  {'dominant':<8} file")
-    for result in predictor.predict(files):
-        if not result.ok:
-            click.echo(f"error: {result.path}: {result.error}", err=True)
-            continue
-        succeeded += 1
-        if as_json:
-            click.echo(json.dumps(result.to_dict()))
-        else:
-            click.echo(f"{result.valence:7.3f} {result.arousal:7.3f}  {result.dominant_source or '-':<8} {result.path}")
+    try:
+        for result in results:
+            if not result.ok:
+                click.echo(f"error: {result.path}: {result.error}", err=True)
+                continue
+            succeeded += 1
+            if succeeded == 1 and not as_json:
+                click.echo(f"{'valence':>7} {'arousal':>7}  {'dominant':<8} file")
+            if as_json:
+                click.echo(json.dumps(result.to_dict()))
+            else:
+                click.echo(f"{result.valence:7.3f} {result.arousal:7.3f}  {result.dominant_source or '-':<8} "
+                           f"{result.path}")
+    except Exception as exc:  # raised before any result when the model or separator cannot be loaded
+        from .checkpoint import BundleError
+        from .separation import SeparatorError
+
+        if isinstance(exc, (BundleError, SeparatorError, ValueError)):
+            raise click.ClickException(str(exc)) from None
+        raise
     if not succeeded:
         sys.exit(1)
 
