@@ -81,8 +81,11 @@ def main() -> None:
         child = subprocess.run([sys.executable, __file__, "--data", str(args.data), "--files", str(args.files),
                                 "--files-per-batch", str(args.files_per_batch), "--_child", name],
                                capture_output=True, text=True)
+        if child.returncode and "No module named 'emomucs_core.parallel'" in child.stderr:
+            print(f"| {name} | not on this branch (emomucs_core.parallel) ||||")
+            continue
         if child.returncode:
-            print(f"| {name} | failed: {(child.stderr.strip().splitlines() or ['?'])[-1]} |||")
+            print(f"| {name} | failed: {(child.stderr.strip().splitlines() or ['?'])[-1]} ||||")
             continue
         row = json.loads(child.stdout.strip().splitlines()[-1])
         print(f"| {name} | {row['tracks']} | {row['wall_s']} | {row['first_record_s']} | {row['steady_s_per_track']} |",

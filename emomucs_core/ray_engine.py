@@ -94,19 +94,20 @@ def start_ray(address: str | None = None, jobs: int | None = None):
     return ray
 
 
-def plan_actors(ray, *, actors: int | None = None, device: str = "auto") -> ActorPlan:
+def plan_actors(ray, *, actors: int | None = None, batches: int, device: str = "auto") -> ActorPlan:
     """One actor per GPU when the cluster has GPUs (and ``device`` allows), else CPU actors.
 
     CPU actors: ``actors`` of them (default: one per CPU), each reserving and using
     ``CPUs // actors`` threads (at most one node's CPUs), so actors never oversubscribe cores.
+    Never more actors than ``batches``.
     """
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     if gpus and device in ("auto", "cuda"):
-        return ActorPlan(actors=actors or gpus, cpus=1, gpus=1, device="cuda")
+        return ActorPlan(actors=min(actors or gpus, batches), cpus=1, gpus=1, device="cuda")
     cpus = max(1, int(resources.get("CPU", 1)))
     largest_node = max((int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n["Alive"]), default=1)
-    count = actors or cpus
+    count = min(actors or cpus, batches)
     threads = max(1, min(cpus // count, largest_node))
     return ActorPlan(actors=count, cpus=threads, gpus=0, device="cpu" if device == "auto" else device)
 
@@ -146,7 +147,8 @@ def predict_on_ray(
     started_here = not ray.is_initialized()
     start_ray(address, jobs)
     try:
-        plan = plan_actors(ray, actors=actors, device=predictor_kwargs.get("device", "auto"))
+        batches = math.ceil(len(todo) / files_per_batch)
+        plan = plan_actors(ray, actors=actors, batches=batches, device=predictor_kwargs.get("device", "auto"))
         model_id = load_bundle(predictor_kwargs.get("bundle")).id  # a bad --model fails here, not in every actor
         predictor_kwargs = {**predictor_kwargs, "device": plan.device}
         log.info("Ray: %d files in batches of %d on %d actors (%d CPU, %d GPU each)",
@@ -163,7 +165,7 @@ def predict_on_ray(
                 on_batch(records)
 
         with ResultWriter(out) as writer:
-            for batch in _stream(ray, todo, plan, files_per_batch, predictor_kwargs):
+            for batch in _stream(ray, todo, plan, batches, predictor_kwargs):
                 write(writer, [json.loads(r) for r in batch["record"]])
             lost = [p for p in todo if str(p) not in written]
             if lost:
@@ -176,7 +178,7 @@ def predict_on_ray(
     return summary
 
 
-def _stream(ray, todo: list[Path], plan: ActorPlan, files_per_batch: int, predictor_kwargs: dict):
+def _stream(ray, todo: list[Path], plan: ActorPlan, batches: int, predictor_kwargs: dict):
     """Output blocks ``{"path", "record"}`` of the actor pool over ``todo``, as they complete.
 
     A batch whose actor dies is retried once on a new actor, then skipped (its
@@ -188,14 +190,13 @@ def _stream(ray, todo: list[Path], plan: ActorPlan, files_per_batch: int, predic
     errored_blocks = context.max_errored_blocks
     context.max_errored_blocks = -1  # a lost batch must not end the run
     try:
-        paths = ray.data.from_items([{"path": str(p)} for p in todo],
-                                    override_num_blocks=math.ceil(len(todo) / files_per_batch))
+        paths = ray.data.from_items([{"path": str(p)} for p in todo], override_num_blocks=batches)
         with warnings.catch_warnings():  # Ray 2.60 deprecates the retry keywords yet documents them
             warnings.simplefilter("ignore", DeprecationWarning)
             records = paths.map_batches(
                 PredictorActor,
                 fn_constructor_kwargs={"predictor_kwargs": predictor_kwargs, "threads": plan.cpus},
-                batch_size=files_per_batch,
+                batch_size=math.ceil(len(todo) / batches),
                 batch_format="numpy",
                 # one batch at a time per actor: a dying actor takes only its running batch with it
                 compute=ActorPoolStrategy(size=plan.actors, max_tasks_in_flight_per_actor=1),

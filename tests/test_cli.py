@@ -37,7 +37,7 @@ def test_predict_table_and_exit_status_when_nothing_succeeds(bundle_path, demucs
     ok = runner.invoke(main, ["predict", str(music_files["flac"]), "--model", str(bundle_path),
                               "--demucs-repo", str(demucs_repo), "--windows", "1"])
     assert ok.exit_code == 0, ok.output
-    header, row = ok.output.splitlines()[:2]
+    header, row = ok.stdout.splitlines()[:2]
     assert header.split()[:3] == ["valence", "arousal", "dominant"]
     assert row.endswith(str(music_files["flac"]))
     (tmp_path / "a.wav").write_bytes(b"")

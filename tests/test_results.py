@@ -73,7 +73,7 @@ def test_local_engine_out_writes_every_file_once_and_resumes(bundle_path, demucs
     out = tmp_path / "results.jsonl"
     bad = tmp_path / "bad.mp3"
     bad.write_text("not audio")
-    args = ["predict", "--model", str(bundle_path), "--demucs-repo", str(demucs_repo), "--windows", "1",
+    args = ["predict", "--model", str(bundle_path), "--demucs-repo", str(demucs_repo), "--windows", "1", "-j", "1",
             "--out", str(out)]
     first = CliRunner().invoke(main, [*args, str(music_files["wav"]), str(bad)])
     assert first.exit_code == 0, first.output

@@ -1,0 +1,129 @@
+"""Worker processes: same results as in-process, in order; crashes and Ctrl-C handled.
+
+Everything is real: spawned worker processes, each loading a saved bundle
+(a random-weight mix-only C2D, or the built-in model with the offline
+separator where a file must take long enough to be killed mid-way), real
+audio files, and real signals (SIGKILL to a worker, SIGINT to the CLI).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from emomucs_core.checkpoint import BundleError
+from emomucs_core.parallel import predict_files, threads_per_worker
+from emomucs_core.testing import synth_music, write_audio
+
+from conftest import make_bundle
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory) -> list[Path]:
+    """Six generated 30-s songs (FLAC, 44.1 kHz stereo)."""
+    folder = tmp_path_factory.mktemp("songs")
+    return [write_audio(folder / f"song{i}.flac", synth_music(30, 44100, seed=10 + i), 44100) for i in range(6)]
+
+
+@pytest.fixture(scope="module")
+def mix_bundle(tmp_path_factory) -> Path:
+    """A saved mix-only C2D bundle (random weights): cheap per file, no separator."""
+    return make_bundle(sources=("mix",)).save(tmp_path_factory.mktemp("mix") / "mix.safetensors")
+
+
+def test_threads_per_worker_share_the_cores():
+    assert threads_per_worker(1, cores=8) == 8
+    assert threads_per_worker(3, cores=8) == 2
+    assert threads_per_worker(4, cores=2) == 1
+
+
+def test_workers_give_the_in_process_values_in_input_order(songs, mix_bundle, music_files, tmp_path):
+    bad = tmp_path / "bad.mp3"
+    bad.write_text("not audio")
+    files = [songs[0], bad, music_files["flac"], songs[1], music_files["mp3"]]
+    kwargs = dict(bundle=mix_bundle, device="auto", windows=2)
+    alone = list(predict_files(files, jobs=1, **kwargs))
+    pooled = list(predict_files(files, jobs=2, **kwargs))
+    assert [r.path for r in pooled] == files
+    assert [r.ok for r in pooled] == [True, False, True, True, True]
+    assert pooled[1].error == alone[1].error and "not a readable audio file" in pooled[1].error
+    for mine, theirs in zip(pooled, alone):
+        if mine.ok:
+            assert mine.model_id == theirs.model_id
+            assert mine.valence == pytest.approx(theirs.valence, abs=1e-5)
+            assert mine.arousal == pytest.approx(theirs.arousal, abs=1e-5)
+            assert [w["start"] for w in mine.windows] == [w["start"] for w in theirs.windows]
+    assert not multiprocessing.active_children(), "workers outlived the run"
+
+
+def test_a_worker_that_cannot_load_the_model_raises_its_error(songs, tmp_path):
+    with pytest.raises(BundleError, match="not found"):
+        next(predict_files(songs[:2], jobs=2, bundle=tmp_path / "missing.safetensors"))
+    assert not multiprocessing.active_children()
+
+
+def test_a_killed_worker_becomes_an_error_for_its_file_and_the_rest_finish(songs):
+    # The built-in model (offline separator) takes seconds per 30-s file, so the
+    # worker is mid-file when it is killed: the parent hands the next file to a
+    # worker before it yields a result.
+    results = predict_files(songs, jobs=2, device="cpu")
+    got = [next(results)]
+    victim = next(p for p in multiprocessing.active_children() if p.name == "emomucs-worker")
+    os.kill(victim.pid, signal.SIGKILL)
+    got += list(results)
+    assert [r.path for r in got] == songs
+    failed = [r for r in got if not r.ok]
+    assert len(failed) == 1
+    assert failed[0].error == "worker process was killed by SIGKILL (out of memory?)"
+    assert failed[0].model_id == got[0].model_id
+    assert all(0 <= r.valence <= 1 for r in got if r.ok)
+    assert not multiprocessing.active_children()
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live processes (not zombies) in process group ``pgid`` (Linux /proc)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_ctrl_c_stops_every_worker_promptly_and_keeps_finished_results(songs):
+    files = songs * 2  # 12 files, seconds each: far from done when interrupted
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "emomucs_core.cli", "predict", *map(str, files), "--jobs", "2", "--json",
+         "--device", "cpu"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        first = cli.stdout.readline()
+        assert first.startswith('{"path": '), cli.stderr.read()
+        workers = [pid for pid in _group_members(cli.pid) if pid != cli.pid]
+        assert len(workers) >= 2  # two workers (and multiprocessing's resource tracker)
+        os.killpg(cli.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
+        sent = time.monotonic()
+        rest, err = cli.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
+    assert took < 10, f"took {took:.1f} s to stop"
+    assert cli.returncode != 0 and "Aborted!" in err
+    assert len(rest.splitlines()) < len(files) - 1
+    deadline = time.monotonic() + 10
+    while _group_members(cli.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _group_members(cli.pid) == [], "orphan processes left behind"
