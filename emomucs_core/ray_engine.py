@@ -62,8 +62,8 @@ class ActorPlan:
 class PredictorActor:
     """A Ray Data batch function holding one :class:`Predictor` for its lifetime.
 
-    ``__call__`` takes ``{"path": (n,) str}`` and returns ``{"path", "record"}``
-    with ``record`` the JSON text of ``Prediction.to_dict()`` for each path.
+    ``__call__`` takes ``{"path": (n,) str}`` and returns ``{"record": (n,) str}``,
+    the JSON text of ``Prediction.to_dict()`` for each path.
     """
 
     def __init__(self, predictor_kwargs: dict, threads: int):
@@ -76,8 +76,7 @@ class PredictorActor:
 
     def __call__(self, batch: dict) -> dict:
         paths = [str(p) for p in batch["path"]]
-        records = [json.dumps(result.to_dict()) for result in self.predictor.predict(paths)]
-        return {"path": paths, "record": records}
+        return {"record": [json.dumps(result.to_dict()) for result in self.predictor.predict(paths)]}
 
 
 def start_ray(address: str | None = None, jobs: int | None = None):
@@ -141,15 +140,15 @@ def predict_on_ray(
     summary = RunSummary(skipped=len(inputs) - len(todo))
     if not todo:
         return summary
+    ray = import_ray()
     from .checkpoint import load_bundle
 
-    ray = import_ray()
+    model_id = load_bundle(predictor_kwargs.get("bundle")).id  # a bad --model fails here, not in every actor
     started_here = not ray.is_initialized()
     start_ray(address, jobs)
     try:
         batches = math.ceil(len(todo) / files_per_batch)
         plan = plan_actors(ray, actors=actors, batches=batches, device=predictor_kwargs.get("device", "auto"))
-        model_id = load_bundle(predictor_kwargs.get("bundle")).id  # a bad --model fails here, not in every actor
         predictor_kwargs = {**predictor_kwargs, "device": plan.device}
         log.info("Ray: %d files in batches of %d on %d actors (%d CPU, %d GPU each)",
                  len(todo), files_per_batch, plan.actors, plan.cpus, plan.gpus)
@@ -179,7 +178,7 @@ def predict_on_ray(
 
 
 def _stream(ray, todo: list[Path], plan: ActorPlan, batches: int, predictor_kwargs: dict):
-    """Output blocks ``{"path", "record"}`` of the actor pool over ``todo``, as they complete.
+    """Output blocks ``{"record": (n,) str}`` of the actor pool over ``todo``, as they complete.
 
     A batch whose actor dies is retried once on a new actor, then skipped (its
     files have no record; the caller writes their error records).

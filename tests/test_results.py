@@ -43,9 +43,11 @@ def test_an_all_error_part_has_the_schema_of_the_others(tmp_path):
     assert pq.read_table(out).column("valence").to_pylist() == [0.61, None]
 
 
-def test_a_torn_last_line_is_ignored_and_cut_before_the_next_append(tmp_path):
+@pytest.mark.parametrize("torn", ['{"path": "/music/b.mp3", "val', json.dumps(RECORDS[1])])
+def test_a_last_line_without_newline_is_ignored_and_cut_before_the_next_append(tmp_path, torn):
+    """Half a record, or a whole one whose newline the kill cut off: redone either way, never twice."""
     out = tmp_path / "r.jsonl"
-    out.write_text(json.dumps(RECORDS[0]) + "\n" + '{"path": "/music/b.mp3", "val')
+    out.write_text(json.dumps(RECORDS[0]) + "\n" + torn)
     assert [r["path"] for r in iter_results(out)] == ["/music/a.flac"]
     assert pending_paths([Path("/music/a.flac"), Path("/music/b.mp3")], out) == [Path("/music/b.mp3")]
     with ResultWriter(out) as writer:
