@@ -6,7 +6,6 @@ demucs' own loader and an untrained EmoMucs bundle (see conftest.py).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -125,7 +124,7 @@ def test_a_killed_driver_loses_nothing_and_the_rerun_writes_each_file_once(
         time.sleep(0.2)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
-    first = [json.loads(line) for line in out.read_text().splitlines()]
+    first = list(iter_results(out))
     assert 2 <= len(first) < 8, "the driver was to be killed mid-run"
     with out.open("a") as handle:  # as if the kill had come in the middle of a write
         handle.write('{"path": "/torn')
