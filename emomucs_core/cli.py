@@ -36,46 +36,107 @@ _model_option = click.option(
 @click.option("--batch-size", default=4, show_default=True, help="Windows per batch.")
 @click.option("--threads", default=2, show_default=True, help="Decoding threads.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Worker processes, each with its own model [default: all cores].")
+              help="Worker processes, each with its own model [default: all cores]; with --engine ray and "
+                   "no --address: the CPUs of the local Ray.")
 @click.option("--separator", default=None, help="Override the bundle's separator, e.g. demucs:htdemucs or offline.")
 @click.option("--demucs-repo", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Local folder with demucs weights (.th/.yaml).")
-def predict(files, model, as_json, device, windows, batch_size, threads, jobs, separator, demucs_repo) -> None:
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Append one record per file to this result file (JSON lines; Parquet when it ends in "
+                   ".parquet) as results arrive; files already in it are skipped. Directories in FILES are "
+                   "walked for audio files.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: Ray Data over a pool of predictor actors (needs --out and the [ray] extra).")
+@click.option("--address", default=None, help="Ray cluster address [default: start a local Ray].")
+@click.option("--actors", type=click.IntRange(min=1), default=None,
+              help="Ray engine: predictor actors [default: one per GPU, else one per CPU].")
+@click.option("--files-per-batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Ray engine: files per batch (the unit of work and of output flushes).")
+def predict(files, model, as_json, device, windows, batch_size, threads, jobs, separator, demucs_repo,
+            out, engine, address, actors, files_per_batch) -> None:
     """Predict valence and arousal of FILES.
 
     Errors go to stderr, one line per file; the exit status is non-zero only
     when no file succeeded. Results are printed in the order of FILES.
     """
-    from .parallel import available_cores, predict_files  # light: torch loads in the workers
+    predictor_kwargs = dict(bundle=model, separator=separator, device=device, windows=windows,
+                            batch_size=batch_size, threads=threads, demucs_repo=demucs_repo)
+    try:
+        if engine == "ray":
+            if out is None:
+                raise click.UsageError("--engine ray writes its results to a file: give --out results.jsonl")
+            from .ray_engine import predict_on_ray
+            from .results import collect_inputs
 
+            summary = predict_on_ray(collect_inputs(files), out, address=address, jobs=jobs, actors=actors,
+                                     files_per_batch=files_per_batch, on_batch=_echo_errors, **predictor_kwargs)
+        else:
+            summary = _predict_locally(files, jobs=jobs, as_json=as_json, out=out, predictor_kwargs=predictor_kwargs)
+    except Exception as exc:  # model and separator errors come before any result
+        if _is_user_error(exc):
+            raise click.ClickException(str(exc)) from None
+        raise
+    if out is not None:
+        click.echo(f"{out}: {summary.ok} analysed, {summary.errors} errors, {summary.skipped} already there", err=True)
+    if not summary.ok and not summary.skipped:
+        sys.exit(1)
+
+
+def _is_user_error(exc: Exception) -> bool:
+    """A bad model, separator, result file or a missing Ray: a one-line message, no traceback."""
+    from .ray_engine import RayUnavailable
+    from .results import ResultsError
+
+    if isinstance(exc, (ValueError, RayUnavailable, ResultsError)):
+        return True
+    from .checkpoint import BundleError  # imports torch: only when something went wrong
+    from .separation import SeparatorError
+
+    return isinstance(exc, (BundleError, SeparatorError))
+
+
+def _echo_errors(records: list[dict]) -> None:
+    for record in records:
+        if record["error"] is not None:
+            click.echo(f"error: {record['path']}: {record['error']}", err=True)
+
+
+def _predict_locally(files, *, jobs, as_json, out, predictor_kwargs):
+    """``predict_files`` over FILES: printed, or appended to the result file ``out`` (resuming) when given."""
+    from contextlib import nullcontext
+
+    from .parallel import available_cores, predict_files  # light: torch loads in the workers
+    from .results import ResultWriter, RunSummary, collect_inputs, pending_paths
+
+    summary = RunSummary()
+    if out is not None:
+        inputs = collect_inputs(files)
+        files = pending_paths(inputs, out)
+        summary.skipped = len(inputs) - len(files)
+        if not files:
+            return summary
     jobs = min(jobs or available_cores(), len(files))
     where = "" if jobs == 1 else f" in {jobs} worker processes"
     click.echo(f"emomucs: loading model{where} ...", err=True)
-    results = predict_files(files, jobs=jobs, bundle=model, separator=separator, device=device, windows=windows,
-                            batch_size=batch_size, threads=threads, demucs_repo=demucs_repo)
-    succeeded = 0
-    try:
-        for result in results:
+    with ResultWriter(out) if out is not None else nullcontext() as writer:
+        for result in predict_files(files, jobs=jobs, **predictor_kwargs):
+            if writer is not None:
+                writer.write([result.to_dict()])
             if not result.ok:
+                summary.errors += 1
                 click.echo(f"error: {result.path}: {result.error}", err=True)
                 continue
-            succeeded += 1
-            if succeeded == 1 and not as_json:
+            summary.ok += 1
+            if writer is not None:
+                continue
+            if summary.ok == 1 and not as_json:
                 click.echo(f"{'valence':>7} {'arousal':>7}  {'dominant':<8} file")
             if as_json:
                 click.echo(json.dumps(result.to_dict()))
             else:
                 click.echo(f"{result.valence:7.3f} {result.arousal:7.3f}  {result.dominant_source or '-':<8} "
                            f"{result.path}")
-    except Exception as exc:  # raised before any result when the model or separator cannot be loaded
-        from .checkpoint import BundleError
-        from .separation import SeparatorError
-
-        if isinstance(exc, (BundleError, SeparatorError, ValueError)):
-            raise click.ClickException(str(exc)) from None
-        raise
-    if not succeeded:
-        sys.exit(1)
+    return summary
 
 
 @main.command()
