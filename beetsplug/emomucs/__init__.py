@@ -215,6 +215,8 @@ class EmoMucsPlugin(BeetsPlugin):
         """Set the item's fields from a prediction (does not store)."""
         if not prediction.ok:
             item[ERROR_FIELD] = prediction.error
+            if value_without_album(item, PENDING_FIELD) is not None:
+                del item[PENDING_FIELD]  # failed is an answer too: retried only with -f
             return
         v, a = prediction.valence, prediction.arousal
         item[self.fields["valence"]] = v
@@ -357,7 +359,7 @@ class EmoMucsPlugin(BeetsPlugin):
                 progress.total = len(items)
             if not items:
                 return 0, 0
-            left = list(items)
+            finished = 0
             try:
                 results = self.predictions([util.syspath(i.path) for i in items], **predictor_options)
                 progress.begin()
@@ -374,13 +376,13 @@ class EmoMucsPlugin(BeetsPlugin):
                         if write and prediction.ok:
                             self.write_item_tags(item)
                         item.store()  # after the file is whole: an interrupted write stores nothing
-                    left.pop(0)
+                    finished += 1
                     progress.working_on(format(items[n + 1]) if n + 1 < len(items) else None)
                     line = self.result_line(item, prediction, old) if prediction.ok else None
                     progress.finished(line, echo=echo)
             except KeyboardInterrupt:
                 if not pretend:
-                    self.mark_pending(left)
+                    self.mark_pending(items[finished:])
                 raise
             finally:
                 if not pretend and lib is not None:
@@ -450,7 +452,8 @@ class EmoMucsPlugin(BeetsPlugin):
         except KeyboardInterrupt:
             if not opts.pretend:
                 left = sum(1 for i in lib.items(args) if value_without_album(i, PENDING_FIELD))
-                again = " ".join(["beet emomucs", *(["-w"] if write else []), *map(shlex.quote, args)])
+                flag = ["-w"] if write else ["-W"] if opts.write is False else []
+                again = " ".join(["beet emomucs", *flag, *map(shlex.quote, args)])
                 self._log.warning("interrupted: finished tracks are stored; run `{}` to analyse the {} left",
                                   again, left)
             raise
