@@ -12,7 +12,7 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_namespace_packages(include=["emomucs_core", "emomucs_core.*", "beetsplug"]),
+    packages=find_namespace_packages(include=["emomucs_core", "emomucs_core.*", "beetsplug", "beetsplug.*"]),
     package_data={"emomucs_core": ["models/*.safetensors", "examples/*"]},
     install_requires=[
         "beets>=2.0",
@@ -27,6 +27,7 @@ setup(
         "av>=12.0",  # PyAV bundles FFmpeg: m4a/AAC, ALAC, WMA without a system ffmpeg
         "safetensors>=0.4",
         "numpy>=1.24",
+        "tqdm>=4.60",  # the plugin's progress bar (demucs installs it too)
     ],
     extras_require={
         "train": ["scikit-learn>=1.3", "matplotlib>=3.7"],

@@ -57,7 +57,7 @@ def read_tags(path: str | bytes | Path) -> dict[str, str]:
 def other_tags(path: str | bytes | Path) -> dict[str, Any]:
     """Tags that are not the plugin's, read with mutagen (to prove they are untouched)."""
     f = mutagen.File(os.fsdecode(path))
-    skip = ("VALENCE", "AROUSAL", "DOMINANT_SOURCE")
+    skip = ("VALENCE", "AROUSAL", "DOMINANT_SOURCE", "EMOMUCS_MODEL")
     return {str(k): str(f.tags[k]) for k in f.tags.keys() if not any(s in str(k).upper() for s in skip)}
 
 
@@ -68,9 +68,10 @@ class BeetsEnv(PluginMixin, ImportHelper):
     preload_plugin: ClassVar[bool] = False
 
     def load(self, **plugin_config: Any):
-        """Configure and load the plugin; returns the instance."""
+        """Configure and load the plugin (and beets' ``info``, to look at what it shows); returns the instance."""
         self.config["emomucs"].set(plugin_config)
-        self.load_plugins()
+        self.config["plugins"] = ["emomucs", "info"]
+        beets.plugins.load_plugins()
         return self.emomucs
 
     @property
