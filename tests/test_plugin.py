@@ -322,3 +322,18 @@ def test_import_with_a_missing_model_imports_anyway(env, plugin_config, album_di
     assert len(env.lib.items()) == 2
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "nope.safetensors" in errors[0]
+
+
+def test_jobs_spread_the_files_over_workers_with_the_same_values(env, plugin_config):
+    """``-j 2`` on more than 4 * 2 files uses two worker processes; the parent stores the same values as ``-j 1``."""
+    env.load(**plugin_config)
+    items = env.add_tracks("jobs", ["wav"] * 9)
+    env.run_command("emomucs", "-W", "-j", "2")
+    parallel = [env.lib.get_item(i.id) for i in items]
+    assert all(value_without_album(i, "valence") is not None for i in parallel)
+    env.run_command("emomucs", "-f", "-W", "-j", "1")
+    for before, item in zip(parallel, items):
+        after = env.lib.get_item(item.id)
+        assert after["valence"] == pytest.approx(before["valence"], abs=1e-4)
+        assert after["arousal"] == pytest.approx(before["arousal"], abs=1e-4)
+        assert after["dominant_source"] == before["dominant_source"]

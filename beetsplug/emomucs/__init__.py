@@ -67,6 +67,7 @@ class EmoMucsPlugin(BeetsPlugin):
                 "windows": 3,
                 "batch_size": 4,
                 "threads": 2,
+                "jobs": 0,  # worker processes; 0: one per core
                 "separator": None,  # None: the separator the bundle was trained with
                 "fields": DEFAULT_FIELDS,
                 "tags": DEFAULT_TAGS,  # `no`: never write file tags
@@ -186,13 +187,35 @@ class EmoMucsPlugin(BeetsPlugin):
                 raise SetupError(f"cannot set up the model: {one_line(exc)}") from None
         return self._predictors[key]
 
-    def predictions(self, paths: list[str], *, device: str | None = None, threads: int | None = None) -> Iterator:
+    def predictions(
+        self, paths: list[str], *, device: str | None = None, threads: int | None = None, jobs: int | None = None
+    ) -> Iterator:
         """One Prediction per path, in order: every analysis goes through here.
 
-        The model loads at the first ``next()``. Options are the predictor's
-        (``-j/--jobs`` becomes one more, handed to the parallel API).
+        The model loads at the first ``next()``. With ``jobs`` (else the ``jobs``
+        option; 0 = one per core) above 1 and more than ``4 * jobs`` files, the
+        files go to that many worker processes (:func:`emomucs_core.parallel.predict_files`),
+        each loading the model once; fewer files are not worth the workers' start-up
+        and run in this process. Results are stored by this process only.
         """
-        yield from self.predictor(device, threads).predict(paths)
+        from emomucs_core.parallel import available_cores, predict_files
+
+        jobs = jobs if jobs is not None else self.config["jobs"].get(int)
+        jobs = jobs or available_cores()
+        if jobs <= 1 or len(paths) <= 4 * jobs:
+            yield from self.predictor(device, threads).predict(paths)
+            return
+        yield from predict_files(
+            paths,
+            jobs=jobs,
+            bundle=self._path_option("model"),
+            separator=self.config["separator"].get(),
+            device=device or self.config["device"].as_str(),
+            windows=self.config["windows"].get(int),
+            batch_size=self.config["batch_size"].get(int),
+            threads=threads or self.config["threads"].get(int),
+            demucs_repo=self._path_option("demucs_repo"),
+        )
 
     # -- selection ------------------------------------------------------------
     def needs_analysis(self, item: Item, force: bool = False) -> bool:
@@ -343,7 +366,7 @@ class EmoMucsPlugin(BeetsPlugin):
 
         live : draw a progress bar (a terminal); otherwise log one line per track.
         echo : print every result line (``-p``, or a terminal).
-        predictor_options : for :meth:`predictions` (device, threads).
+        predictor_options : for :meth:`predictions` (device, threads, jobs).
         """
         if not items:
             return 0, 0
@@ -418,6 +441,7 @@ class EmoMucsPlugin(BeetsPlugin):
         cmd.parser.add_option("-p", "--pretend", action="store_true", default=False, help="print what would be set (old -> new), change nothing")
         cmd.parser.add_option("--device", default=None, help="auto, cpu, cuda or mps")
         cmd.parser.add_option("-t", "--threads", type="int", default=None, help="decoding threads")
+        cmd.parser.add_option("-j", "--jobs", type="int", default=None, help="worker processes (default: the jobs option; 0: one per core)")
         cmd.parser.add_option("-m", "--missing", action="store_true", default=False, help="list the items that would be analysed, analyse nothing")
         cmd.parser.add_option("-c", "--count", action="store_true", default=False, help="count the items that would be analysed, analyse nothing")
         cmd.func = self.command
@@ -446,7 +470,8 @@ class EmoMucsPlugin(BeetsPlugin):
         write = self.should_write(opts.write)
         try:
             done, failed = self.analyse(items, write=write, pretend=opts.pretend, live=live,
-                                        echo=opts.pretend or live, device=opts.device, threads=opts.threads)
+                                        echo=opts.pretend or live, device=opts.device, threads=opts.threads,
+                                        jobs=opts.jobs)
         except model_errors() as exc:
             raise ui.UserError(str(exc)) from None
         except KeyboardInterrupt:
