@@ -1,0 +1,221 @@
+"""``beet emomucs --from-results FILE``: store results computed elsewhere (``emomucs predict --json``, Ray).
+
+The file holds one record per analysed file (``Prediction.to_dict()``): JSON
+lines, or Parquet when the name ends in ``.parquet`` and pyarrow is installed.
+Records are matched to library items by path only (normalised as beets
+normalises paths, nothing guessed); a matched record is stored with the
+plugin's own code, exactly as a local run stores a prediction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Records stored per database transaction.
+TRANSACTION_SIZE = 200
+
+
+class ResultsError(Exception):
+    """The results file cannot be read at all; the message names it and says why."""
+
+
+@dataclass
+class Record:
+    """One line (or row) of a results file: the record, or why it cannot be used."""
+
+    where: str  # "results.jsonl:12"
+    data: dict[str, Any] | None = None
+    problem: str | None = None
+
+
+def read_records(path: str | Path) -> Iterator[Record]:
+    """The records of a JSON-lines or Parquet results file, in file order.
+
+    Raises ResultsError when the file cannot be opened (or Parquet is asked for without pyarrow);
+    a bad line is yielded as a Record with ``problem`` set, and reading goes on.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".parquet":
+        yield from _parquet_records(path)
+        return
+    try:
+        f = path.open(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read results ({exc.strerror or exc})") from None
+    with f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path.name}:{number}"
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield Record(where, problem=f"not JSON ({exc.msg})")
+                continue
+            yield Record(where, data) if isinstance(data, dict) else Record(where, problem="not a JSON object")
+
+
+def _parquet_records(path: Path) -> Iterator[Record]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ResultsError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises its own error types for unreadable files
+        raise ResultsError(f"{path}: cannot read results ({str(exc).splitlines()[0]})") from None
+    row = 0
+    for batch in parquet.iter_batches():
+        for data in batch.to_pylist():
+            row += 1
+            # A struct column holds every source; a record without contributions reads back as all None.
+            if isinstance(data.get("contributions"), dict):
+                data["contributions"] = {s: c for s, c in data["contributions"].items() if c is not None}
+            yield Record(f"{path.name}:row {row}", data)
+
+
+def check_record(data: dict[str, Any], sources: tuple[str, ...]) -> str | None:
+    """Why a record cannot be stored (a one-line reason), or None when it is sound.
+
+    An error record is sound (it is reported, not stored). A result needs a
+    path, a model id, valence and arousal in [0, 1], and finite numeric
+    contributions of known sources: wrong values must never be stored quietly.
+    """
+    if not isinstance(data.get("path"), str) or not os.path.isabs(data["path"]):
+        return f"path {data.get('path')!r} is not absolute"
+    if data.get("error") is not None:
+        return None
+    if not isinstance(data.get("model_id"), str) or not data["model_id"]:
+        return "no model id"
+    for key in ("valence", "arousal"):
+        value = data.get(key)
+        if not _number(value) or not 0.0 <= value <= 1.0:
+            return f"{key} is {value!r}, not a number in [0, 1]"
+    contributions = data.get("contributions") or {}
+    if not isinstance(contributions, dict):
+        return "contributions are not a mapping"
+    for source, values in contributions.items():
+        if source not in sources:
+            return f"contribution of an unknown source {source!r}"
+        if not isinstance(values, dict) or not all(_number(values.get(d)) for d in ("valence", "arousal")):
+            return f"contribution of {source} is not two numbers"
+    dominant = data.get("dominant_source")
+    if dominant is not None and dominant not in contributions:
+        return f"dominant source {dominant!r} has no contribution"
+    return None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def to_prediction(data: dict[str, Any]):
+    """A :class:`emomucs_core.predictor.Prediction` from a checked record (unknown keys dropped)."""
+    from emomucs_core.predictor import Prediction
+
+    known = {f.name for f in dataclasses.fields(Prediction)}
+    kwargs = {k: v for k, v in data.items() if k in known}
+    kwargs["path"] = Path(data["path"])
+    return Prediction(**kwargs)
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did; each list holds ``(where or path, reason)`` pairs for the log."""
+
+    stored: int = 0
+    unmatched: list[str] = field(default_factory=list)  # record paths matching no item of the query
+    errors: list[tuple[str, str]] = field(default_factory=list)  # error records (path, error)
+    invalid: list[tuple[str, str]] = field(default_factory=list)  # unusable lines (where, reason)
+    refused: dict[str, int] = field(default_factory=dict)  # other model id -> records refused
+    repeated: int = 0  # records for a path already seen in this file (the later one wins)
+    write_failures: int = 0
+
+
+def ingest(
+    plugin,
+    lib,
+    items,
+    records: Iterator[Record],
+    *,
+    force: bool = False,
+    write: bool = False,
+    pretend: bool = False,
+) -> IngestReport:
+    """Store ``records`` into the matching ``items`` with ``plugin``'s own code; return what happened.
+
+    plugin : the EmoMucs plugin (its ``apply``, ``write_tags``, ``update_albums`` and model id).
+    items : the library items the records may update (the command's query).
+    force : store results from another model id than the configured one.
+    write : also write the file tags; pretend : print what would be stored, change nothing.
+    """
+    from beets import util
+
+    from beetsplug.emomucs import SOURCES
+
+    by_path = {item.path: item for item in items}
+    model_id = plugin.model_id
+    report = IngestReport()
+    seen: set[bytes] = set()
+    albums: set[int | None] = set()
+    try:
+        for chunk in _chunks(records, TRANSACTION_SIZE):
+            with lib.transaction():
+                for record in chunk:
+                    data = record.data
+                    problem = record.problem or check_record(data, SOURCES)
+                    if problem:
+                        report.invalid.append((record.where, problem))
+                        continue
+                    key = util.normpath(data["path"])
+                    report.repeated += key in seen
+                    seen.add(key)
+                    if data.get("error") is not None:
+                        report.errors.append((data["path"], str(data["error"])))
+                    elif data["model_id"] != model_id and not force:
+                        report.refused[data["model_id"]] = report.refused.get(data["model_id"], 0) + 1
+                    elif key not in by_path:
+                        report.unmatched.append(data["path"])
+                    else:
+                        _store(plugin, by_path[key], to_prediction(data), report, write=write, pretend=pretend)
+                        albums.add(by_path[key].album_id)
+    finally:
+        if not pretend:
+            plugin.update_albums(lib, albums)
+    return report
+
+
+def _store(plugin, item, prediction, report: IngestReport, *, write: bool, pretend: bool) -> None:
+    """Store one prediction into ``item`` (and its file's tags when ``write``), as a local run does."""
+    from beets import ui
+
+    report.stored += 1
+    if pretend:
+        ui.print_(f"{format(item)}: valence {prediction.valence:.3f}, arousal {prediction.arousal:.3f}")
+        return
+    plugin.apply(item, prediction)
+    item.store()
+    if not write:
+        return
+    if plugin.write_tags(item):
+        item.store(fields=["mtime"])
+    else:
+        report.write_failures += 1
+
+
+def _chunks(iterable, size: int) -> Iterator[list]:
+    chunk = []
+    for element in iterable:
+        chunk.append(element)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

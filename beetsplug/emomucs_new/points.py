@@ -1,0 +1,86 @@
+"""One track (or album) as the view commands see it: a point on the valence/arousal plane.
+
+The commands ``--explain``, ``--map`` and ``--playlist`` work on these plain
+records, built from beets items by :func:`track_point`; they never touch the
+database themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from beets.library import Item
+
+#: Russell's quadrants on the unit plane (0.5 = neutral), in words.
+MOODS = {"happy": "Q1", "tense": "Q2", "sad": "Q3", "calm": "Q4"}
+#: Centre of each quadrant on the unit plane: (valence, arousal).
+QUADRANT_CENTRES = {"Q1": (0.75, 0.75), "Q2": (0.25, 0.75), "Q3": (0.25, 0.25), "Q4": (0.75, 0.25)}
+
+
+@dataclass
+class TrackPoint:
+    """A track's emotion values, as stored in the library.
+
+    valence, arousal : 0..1 (0.5 neutral); None when the track has no values of its own.
+    contributions : ``{source: {"valence": c, "arousal": c}}``, signed, same unit.
+    """
+
+    label: str
+    path: str = ""
+    valence: float | None = None
+    arousal: float | None = None
+    dominant_source: str | None = None
+    contributions: dict[str, dict[str, float]] = field(default_factory=dict)
+    error: str | None = None
+    length: float = 0.0
+
+    @property
+    def analysed(self) -> bool:
+        return self.valence is not None and self.arousal is not None
+
+
+def quadrant(valence: float, arousal: float) -> str:
+    """``Q1``..``Q4`` of a point on the unit plane (0.5 counts as the positive side)."""
+    if arousal >= 0.5:
+        return "Q1" if valence >= 0.5 else "Q2"
+    return "Q4" if valence >= 0.5 else "Q3"
+
+
+def mood_of(valence: float, arousal: float) -> str:
+    """The mood word of the point's quadrant (happy, tense, sad, calm)."""
+    q = quadrant(valence, arousal)
+    return next(word for word, quad in MOODS.items() if quad == q)
+
+
+def mood_centre(name: str) -> tuple[float, float]:
+    """Centre (valence, arousal) of a mood word or quadrant name (``sad`` or ``Q3``, any case)."""
+    key = name.strip().lower()
+    quad = MOODS.get(key) or (key.upper() if key.upper() in QUADRANT_CENTRES else None)
+    if quad is None:
+        raise ValueError(f"unknown mood {name!r}: use one of {', '.join(MOODS)} (or Q1..Q4)")
+    return QUADRANT_CENTRES[quad]
+
+
+def track_point(plugin, item: Item) -> TrackPoint:
+    """The values ``item`` holds itself (never its album's mean), under ``plugin``'s field names."""
+    from beetsplug.emomucs import ERROR_FIELD, SOURCES, own, source_field
+
+    fields = plugin.fields
+    contributions = {}
+    for source in SOURCES:
+        values = {dim: own(item, source_field(source, dim)) for dim in ("valence", "arousal")}
+        if all(isinstance(v, float) for v in values.values()):
+            contributions[source] = values
+    return TrackPoint(
+        label=f"{item.artist} - {item.title}" if item.artist else item.title or os.fsdecode(item.path),
+        path=os.fsdecode(item.path),
+        valence=own(item, fields["valence"]),
+        arousal=own(item, fields["arousal"]),
+        dominant_source=own(item, fields["dominant_source"]) or None,
+        contributions=contributions,
+        error=own(item, ERROR_FIELD) or None,
+        length=float(item.length or 0.0),
+    )

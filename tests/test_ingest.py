@@ -1,0 +1,175 @@
+"""`--from-results`: results of `emomucs predict --json` stored into a real beets library by path."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from beets.library import Item
+from click.testing import CliRunner
+
+from beetsplug.emomucs import SOURCES, own, source_field
+from beetsplug.emomucs_new.ingest import ResultsError, check_record, ingest, read_records
+from emomucs_core.cli import main
+from emomucs_core.predictor import Predictor
+from plugin_fixtures import env, make_track, plugin_bundle, plugin_config, read_tags  # noqa: F401
+
+FIELDS = ["valence", "arousal", "dominant_source", "emomucs_model"] + [
+    source_field(s, d) for s in SOURCES for d in ("valence", "arousal")]
+
+
+@pytest.fixture(scope="module")
+def predicted(tmp_path_factory, plugin_bundle, demucs_repo) -> tuple[Path, Path]:
+    """An album folder (MP3, FLAC, Ogg), a stray FLAC and a broken MP3, and their `emomucs predict --json` lines."""
+    root = tmp_path_factory.mktemp("ingest")
+    album = root / "Album"
+    album.mkdir()
+    for n, ext in enumerate(("mp3", "flac", "ogg"), 1):
+        make_track(album / f"{n:02d} song.{ext}", seed=n, track=n)
+    make_track(root / "stray.flac", seed=9)
+    (root / "broken.mp3").write_bytes(b"ID3 this is not audio" * 50)
+    files = sorted(album.iterdir()) + [root / "stray.flac"]
+    out = CliRunner().invoke(main, ["predict", *map(str, files), "--json", "--model", str(plugin_bundle),
+                                    "--demucs-repo", str(demucs_repo), "--windows", "1", "--device", "cpu"])
+    assert out.exit_code == 0, out.output
+    # The broken file's error record, as the engine makes it (contract 1: Prediction.to_dict()).
+    error = Predictor(plugin_bundle, demucs_repo=demucs_repo, windows=1, device="cpu").predict_one(root / "broken.mp3")
+    assert error.error
+    results = root / "results.jsonl"
+    results.write_text(out.stdout + json.dumps(error.to_dict()) + "\n")
+    return album, results
+
+
+def records_of(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def add_album(env, album: Path) -> list[Item]:
+    items = [Item.from_path(str(p)) for p in sorted(album.iterdir())]
+    env.lib.add_album(items)
+    return items
+
+
+def run_ingest(env, plugin, path: Path, query: str = "", **options):
+    return ingest(plugin, env.lib, env.lib.items(query), read_records(path), **options)
+
+
+def test_results_are_stored_like_a_local_run(env, plugin_config, predicted):
+    album, results = predicted
+    plugin = env.load(**plugin_config)
+    items = add_album(env, album)
+    report = run_ingest(env, plugin, results, write=True)
+    records = {r["path"]: r for r in records_of(results)}
+    assert report.stored == 3 and report.unmatched == [str(album.parent / "stray.flac")]
+    assert [p for p, _ in report.errors] == [str(album.parent / "broken.mp3")] and not report.invalid
+    for item in items:
+        stored, record = env.lib.get_item(item.id), records[os.fsdecode(item.path)]
+        # (beets keeps flexible floats as SQLite text: 15 significant digits)
+        assert stored["valence"] == pytest.approx(record["valence"], rel=1e-12)
+        assert stored["arousal"] == pytest.approx(record["arousal"], rel=1e-12)
+        assert stored["dominant_source"] == record["dominant_source"]
+        assert stored["emomucs_model"] == plugin.model_id == record["model_id"]
+        for s in SOURCES:
+            assert stored[source_field(s, "valence")] == pytest.approx(record["contributions"][s]["valence"], rel=1e-12)
+        tags = read_tags(item.path)  # written with -w, read back with mutagen
+        assert float(tags["VALENCE"]) == pytest.approx(record["valence"], abs=5e-4)
+        assert tags["DOMINANT_SOURCE"] == record["dominant_source"]
+    lib_album = env.lib.albums().get()
+    assert lib_album["valence"] == pytest.approx(sum(records[os.fsdecode(i.path)]["valence"] for i in items) / 3)
+    # A local run over the same files finds nothing missing, and forced, it stores the same values.
+    assert not [i for i in env.lib.items() if plugin.needs_analysis(i)]
+    ingested = {i.id: {f: own(i, f) for f in FIELDS} for i in env.lib.items()}
+    env.run_command("emomucs", "-f", "-W")
+    for item in env.lib.items():
+        for f in FIELDS:
+            expected = ingested[item.id][f]
+            assert own(item, f) == (pytest.approx(expected, abs=1e-4) if isinstance(expected, float) else expected)
+
+
+def test_error_records_store_nothing_and_other_models_need_force(env, plugin_config, predicted, tmp_path):
+    album, results = predicted
+    plugin = env.load(**plugin_config)
+    items = add_album(env, album)
+    other = [dict(r, model_id="other-model-0123abcd") for r in records_of(results)]  # as another model would write
+    other_file = tmp_path / "other.jsonl"
+    other_file.write_text("".join(json.dumps(r) + "\n" for r in other))
+    report = run_ingest(env, plugin, other_file)
+    assert report.stored == 0 and report.refused == {"other-model-0123abcd": 4} and len(report.errors) == 1
+    assert all(own(env.lib.get_item(i.id), "valence") is None for i in items)
+    assert "valence" not in env.lib.albums().get()
+    report = run_ingest(env, plugin, other_file, force=True)
+    assert report.stored == 3 and not report.refused
+    assert {env.lib.get_item(i.id)["emomucs_model"] for i in items} == {"other-model-0123abcd"}
+    assert plugin.needs_analysis(env.lib.get_item(items[0].id))  # a local run would redo them
+    # an error record for an item leaves its stored values alone
+    broken = Item.from_path(str(album.parent / "stray.flac"))
+    env.lib.add(broken)
+    error_file = tmp_path / "error.jsonl"
+    error_file.write_text(json.dumps({"path": os.fsdecode(broken.path), "error": "cannot decode", "model_id": "x"}))
+    assert run_ingest(env, plugin, error_file).errors == [(os.fsdecode(broken.path), "cannot decode")]
+    assert own(env.lib.get_item(broken.id), "emomucs_error") is None
+
+
+def test_query_pretend_and_repeated_paths(env, plugin_config, predicted, tmp_path, capsys):
+    album, results = predicted
+    plugin = env.load(**plugin_config)
+    first, second, third = add_album(env, album)
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(results.read_text() * 2)
+    report = run_ingest(env, plugin, twice, f"title:{first.title}", pretend=True)
+    assert report.stored == 2 and report.repeated == 5 and len(report.unmatched) == 6  # 3 per copy
+    assert own(env.lib.get_item(first.id), "valence") is None  # pretend: nothing stored
+    assert capsys.readouterr().out.count(f"{format(first)}: valence 0.") == 2
+    report = run_ingest(env, plugin, twice, f"title:{first.title}")
+    assert own(env.lib.get_item(first.id), "valence") is not None
+    assert own(env.lib.get_item(second.id), "valence") is None and own(env.lib.get_item(third.id), "valence") is None
+
+
+GOOD = {"path": "/m/a.flac", "valence": 0.4, "arousal": 0.7, "model_id": "m-1", "dominant_source": "drums", "error": None,
+        "contributions": {s: {"valence": 0.01, "arousal": -0.02} for s in SOURCES}}
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({}, None),
+    ({"error": "cannot decode", "valence": None}, None),
+    ({"path": "rel/a.flac"}, "not absolute"),
+    ({"valence": 1.3}, "valence is 1.3"),
+    ({"arousal": float("nan")}, "arousal is nan"),
+    ({"arousal": "0.5"}, "not a number"),
+    ({"model_id": ""}, "no model id"),
+    ({"contributions": {"kazoo": {"valence": 0.1, "arousal": 0.1}}}, "unknown source 'kazoo'"),
+    ({"contributions": {"bass": {"valence": 0.1}}}, "contribution of bass is not two numbers"),
+    ({"dominant_source": "vocals", "contributions": {}}, "dominant source 'vocals' has no contribution"),
+])
+def test_unsound_records_are_named_not_stored(change, reason):
+    problem = check_record({**GOOD, **change}, SOURCES)
+    assert problem is None if reason is None else reason in problem
+
+
+def test_reading_jsonl_names_bad_lines_and_missing_files(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n\n{broken\n[1, 2]\n" + json.dumps(GOOD) + "\n")
+    records = list(read_records(path))
+    assert [(r.where, r.problem) for r in records] == [
+        ("r.jsonl:1", None), ("r.jsonl:3", "not JSON (Expecting property name enclosed in double quotes)"),
+        ("r.jsonl:4", "not a JSON object"), ("r.jsonl:5", None)]
+    with pytest.raises(ResultsError, match="missing.jsonl: cannot read results"):
+        list(read_records(tmp_path / "missing.jsonl"))
+
+
+def test_reading_parquet(tmp_path, predicted):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    _, results = predicted
+    rows = records_of(results)
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    records = list(read_records(path))
+    assert [r.where for r in records] == [f"r.parquet:row {n}" for n in range(1, len(rows) + 1)]
+    for record, row in zip(records, rows):
+        assert check_record(record.data, SOURCES) is None
+        assert {k: record.data[k] for k in ("path", "valence", "error", "contributions")} == \
+            {k: row[k] for k in ("path", "valence", "error", "contributions")}
