@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from beets.library import Item
+from beets.ui import UserError
 from click.testing import CliRunner
 
 from beetsplug.emomucs import SOURCES, own, source_field
-from beetsplug.emomucs_new.ingest import ResultsError, check_record, ingest, read_records
+from beetsplug.emomucs_new.ingest import ResultsError, check_record, read_records
 from emomucs_core.cli import main
 from emomucs_core.predictor import Predictor
 from plugin_fixtures import env, make_track, plugin_bundle, plugin_config, read_tags  # noqa: F401
@@ -52,18 +53,17 @@ def add_album(env, album: Path) -> list[Item]:
     return items
 
 
-def run_ingest(env, plugin, path: Path, query: str = "", **options):
-    return ingest(plugin, env.lib, env.lib.items(query), read_records(path), **options)
-
-
-def test_results_are_stored_like_a_local_run(env, plugin_config, predicted):
+def test_results_are_stored_like_a_local_run(env, plugin_config, predicted, caplog):
     album, results = predicted
     plugin = env.load(**plugin_config)
     items = add_album(env, album)
-    report = run_ingest(env, plugin, results, write=True)
+    env.run_command("emomucs", "--from-results", str(results), "-w")
+    stray, broken = album.parent / "stray.flac", album.parent / "broken.mp3"
+    messages = caplog.messages
+    assert messages[messages.index("1 result matches no library item (by path):") + 1] == f"  {stray}"
+    assert messages[messages.index("1 error record (nothing stored):") + 1].startswith(f"  {broken}: ")
+    assert f"{results}: 3 stored, 1 error records, 1 unmatched, 0 refused, 0 unusable" in messages
     records = {r["path"]: r for r in records_of(results)}
-    assert report.stored == 3 and report.unmatched == [str(album.parent / "stray.flac")]
-    assert [p for p, _ in report.errors] == [str(album.parent / "broken.mp3")] and not report.invalid
     for item in items:
         stored, record = env.lib.get_item(item.id), records[os.fsdecode(item.path)]
         # (beets keeps flexible floats as SQLite text: 15 significant digits)
@@ -88,43 +88,54 @@ def test_results_are_stored_like_a_local_run(env, plugin_config, predicted):
             assert own(item, f) == (pytest.approx(expected, abs=1e-4) if isinstance(expected, float) else expected)
 
 
-def test_error_records_store_nothing_and_other_models_need_force(env, plugin_config, predicted, tmp_path):
+def test_error_records_store_nothing_and_other_models_need_force(env, plugin_config, predicted, tmp_path, caplog):
     album, results = predicted
     plugin = env.load(**plugin_config)
     items = add_album(env, album)
     other = [dict(r, model_id="other-model-0123abcd") for r in records_of(results)]  # as another model would write
     other_file = tmp_path / "other.jsonl"
     other_file.write_text("".join(json.dumps(r) + "\n" for r in other))
-    report = run_ingest(env, plugin, other_file)
-    assert report.stored == 0 and report.refused == {"other-model-0123abcd": 4} and len(report.errors) == 1
+    env.run_command("emomucs", "--from-results", str(other_file))
+    assert (f"4 results from model other-model-0123abcd refused: the configured model is {plugin.model_id} "
+            "(-f stores them)") in caplog.text
+    assert f"{other_file}: 0 stored, 1 error records, 0 unmatched, 4 refused, 0 unusable" in caplog.text
     assert all(own(env.lib.get_item(i.id), "valence") is None for i in items)
     assert "valence" not in env.lib.albums().get()
-    report = run_ingest(env, plugin, other_file, force=True)
-    assert report.stored == 3 and not report.refused
+    env.run_command("emomucs", "--from-results", str(other_file), "-f")
     assert {env.lib.get_item(i.id)["emomucs_model"] for i in items} == {"other-model-0123abcd"}
     assert plugin.needs_analysis(env.lib.get_item(items[0].id))  # a local run would redo them
-    # an error record for an item leaves its stored values alone
+    # an error record for an item stores nothing, not even the error
     broken = Item.from_path(str(album.parent / "stray.flac"))
     env.lib.add(broken)
     error_file = tmp_path / "error.jsonl"
     error_file.write_text(json.dumps({"path": os.fsdecode(broken.path), "error": "cannot decode", "model_id": "x"}))
-    assert run_ingest(env, plugin, error_file).errors == [(os.fsdecode(broken.path), "cannot decode")]
+    env.run_command("emomucs", "--from-results", str(error_file))
+    assert f"{os.fsdecode(broken.path)}: cannot decode" in caplog.text
     assert own(env.lib.get_item(broken.id), "emomucs_error") is None
 
 
-def test_query_pretend_and_repeated_paths(env, plugin_config, predicted, tmp_path, capsys):
+def test_query_pretend_and_repeated_paths(env, plugin_config, predicted, tmp_path, capsys, caplog):
     album, results = predicted
-    plugin = env.load(**plugin_config)
+    env.load(**plugin_config)
     first, second, third = add_album(env, album)
     twice = tmp_path / "twice.jsonl"
-    twice.write_text(results.read_text() * 2)
-    report = run_ingest(env, plugin, twice, f"title:{first.title}", pretend=True)
-    assert report.stored == 2 and report.repeated == 5 and len(report.unmatched) == 6  # 3 per copy
-    assert own(env.lib.get_item(first.id), "valence") is None  # pretend: nothing stored
+    twice.write_text(results.read_text() + "{broken\n" + results.read_text())
+    env.run_command("emomucs", "--from-results", str(twice), "-p", f"title:{first.title}")
     assert capsys.readouterr().out.count(f"{format(first)}: valence 0.") == 2
-    report = run_ingest(env, plugin, twice, f"title:{first.title}")
+    assert own(env.lib.get_item(first.id), "valence") is None  # pretend: nothing stored
+    assert "twice.jsonl:6: unusable record (not JSON (Expecting property name enclosed in double quotes))" in caplog.text
+    assert (f"{twice}: 2 stored (pretend: nothing stored), 2 error records, 6 unmatched, 0 refused, 1 unusable, "
+            "5 repeated paths (the later record wins)") in caplog.text
+    assert "results match no item of the query (by path)" in caplog.text
+    env.run_command("emomucs", "--from-results", str(twice), f"title:{first.title}")
     assert own(env.lib.get_item(first.id), "valence") is not None
     assert own(env.lib.get_item(second.id), "valence") is None and own(env.lib.get_item(third.id), "valence") is None
+
+
+def test_unreadable_results_file_is_one_clear_error(env, plugin_config, tmp_path):
+    env.load(**plugin_config)
+    with pytest.raises(UserError, match=r"missing.jsonl: cannot read results \(No such file or directory\)"):
+        env.run_command("emomucs", "--from-results", str(tmp_path / "missing.jsonl"))
 
 
 GOOD = {"path": "/m/a.flac", "valence": 0.4, "arousal": 0.7, "model_id": "m-1", "dominant_source": "drums", "error": None,
