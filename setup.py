@@ -12,7 +12,7 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_namespace_packages(include=["emomucs_core", "emomucs_core.*", "beetsplug"]),
+    packages=find_namespace_packages(include=["emomucs_core", "emomucs_core.*", "beetsplug", "beetsplug.*"]),
     package_data={"emomucs_core": ["models/*.safetensors", "examples/*"]},
     install_requires=[
         "beets>=2.0",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from beets.library import Item
 
-from beetsplug.emomucs import SOURCES, own, source_field
+from beetsplug.emomucs.fields import SOURCES, source_field, value_without_album
 from plugin_fixtures import FORMATS, env, immutable, make_track, other_tags, plugin_bundle, plugin_config, read_tags  # noqa: F401
 
 
@@ -44,7 +44,7 @@ def assert_analysed(item: Item, model_id: str) -> None:
     for source in SOURCES:
         assert isinstance(item[source_field(source, "valence")], float)
         assert isinstance(item[source_field(source, "arousal")], float)
-    assert own(item, "emomucs_error") is None
+    assert value_without_album(item, "emomucs_error") is None
 
 
 def assert_tagged(item: Item) -> None:
@@ -139,7 +139,7 @@ def test_import_with_auto_off_analyses_nothing(env, plugin_config, album_dir):
     src = copy_album(album_dir, env.temp_path / "in" / "A", exts=("mp3",))
     env.import_folder(src.parent, copy=False)
     item = env.lib.items().get()
-    assert own(item, "valence") is None and read_tags(item.path) == {}
+    assert value_without_album(item, "valence") is None and read_tags(item.path) == {}
 
 
 # -- the command -------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_command_analyses_missing_only_and_counts(env, plugin_config, capsys):
     assert capsys.readouterr().out.strip() == "3 items to analyse"
     env.run_command("emomucs", "-W", f"title:{a.title}")
     assert_analysed(env.lib.get_item(a.id), plugin.model_id)
-    assert own(env.lib.get_item(b.id), "valence") is None
+    assert value_without_album(env.lib.get_item(b.id), "valence") is None
     env.run_command("emomucs", "--missing")
     listed = capsys.readouterr().out.splitlines()
     assert listed == [format(env.lib.get_item(i.id)) for i in (b, c)]
@@ -186,7 +186,7 @@ def test_pretend_changes_nothing(env, plugin_config, capsys):
         line = next(line for line in out.splitlines() if os.fsdecode(item.path) in line)
         assert "valence 0." in line and "arousal 0." in line and "dominant_source " in line
         fresh = env.lib.get_item(item.id)
-        assert own(fresh, "valence") is None and own(fresh, "emomucs_model") is None
+        assert value_without_album(fresh, "valence") is None and value_without_album(fresh, "emomucs_model") is None
     assert [digest(i.path) for i in items] == digests
     assert "valence" not in env.lib.albums().get()
 
@@ -199,7 +199,7 @@ def test_write_options_device_and_threads(env, plugin_config):
     assert ("cpu", 1) in plugin._predictors
     before = other_tags(nw.path)
     env.run_command("emomucs", "-W", f"title:{nw.title}")
-    assert own(env.lib.get_item(nw.id), "valence") is not None and read_tags(nw.path) == {}
+    assert value_without_album(env.lib.get_item(nw.id), "valence") is not None and read_tags(nw.path) == {}
     env.run_command("emomucs", "-w", "-f", f"title:{nw.title}")
     assert_tagged(env.lib.get_item(nw.id))
     assert other_tags(nw.path) == before
@@ -216,7 +216,7 @@ def test_corrupt_file_in_the_middle_of_a_batch(env, plugin_config, caplog):
     for item in (good1, good2):
         assert_analysed(env.lib.get_item(item.id), plugin.model_id)
     fresh = env.lib.get_item(bad.id)
-    assert fresh["emomucs_error"] and own(fresh, "valence") is None
+    assert fresh["emomucs_error"] and value_without_album(fresh, "valence") is None
     assert (fresh.title, fresh.artist, fresh.album) == (bad.title, bad.artist, bad.album)
     assert env.lib.albums().get()["valence"] == pytest.approx((env.lib.get_item(good1.id)["valence"]
                                                                 + env.lib.get_item(good2.id)["valence"]) / 2)
@@ -264,7 +264,7 @@ def test_interrupted_run_resumes_with_what_is_missing(env, plugin_config, capsys
         assert_analysed(item, plugin.model_id)
         assert_tagged(item)
     for item in items[2:]:
-        assert own(env.lib.get_item(item.id), "valence") is None and read_tags(item.path) == {}
+        assert value_without_album(env.lib.get_item(item.id), "valence") is None and read_tags(item.path) == {}
     album = env.lib.albums().get()
     assert album["valence"] == pytest.approx(sum(i["valence"] for i in done) / 2)
     plugin._predict = real
@@ -285,7 +285,7 @@ def test_custom_fields_and_tags_off(env, plugin_config):
     (item,) = env.add_tracks("cf", ["mp3"])
     env.run_command("emomucs", "-w")
     fresh = env.lib.get_item(item.id)
-    assert 0 <= fresh["emo_v"] <= 1 and fresh["emo_src"] in SOURCES and own(fresh, "valence") is None
+    assert 0 <= fresh["emo_v"] <= 1 and fresh["emo_src"] in SOURCES and value_without_album(fresh, "valence") is None
     assert read_tags(item.path) == {}
     assert [i.id for i in env.lib.items("emo_v:0..1")] == [item.id]
     assert env.lib.albums("emo_v:0..1").get() is not None
@@ -325,7 +325,7 @@ def test_import_with_a_missing_model_imports_anyway(env, plugin_config, album_di
 
 
 def test_progress_line_on_a_terminal(capsys):
-    from beetsplug.emomucs import _Progress
+    from beetsplug.emomucs.progress import Progress as _Progress
 
     bar = _Progress(3, enabled=True)
     bar.step("a: valence 0.500", print_line=True)

@@ -12,7 +12,8 @@ import pytest
 from beets.library import Album, Item, Library
 from mediafile import MediaFile
 
-from beetsplug.emomucs import EmoMucsPlugin, FLOAT3, source_field
+from beetsplug.emomucs import EmoMucsPlugin
+from beetsplug.emomucs.fields import FLOAT3, source_field
 from plugin_fixtures import BeetsEnv, env, make_track, other_tags, plugin_bundle, plugin_config, read_tags  # noqa: F401
 
 VALUES = {"high": (0.75, 0.9, "drums"), "mid": (0.5, 0.3, "vocals"), "low": (0.25, 0.1, "bass")}

@@ -9,114 +9,29 @@ librosa) happen only when something is analysed.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from beets import config, ui, util
-from beets.dbcore import types
-from beets.dbcore.query import NumericQuery
 from beets.plugins import BeetsPlugin
-from mediafile import ASFStorageStyle, MediaField, MediaFile, MP3DescStorageStyle, MP4StorageStyle, StorageStyle
+
+from .errors import SetupError, model_errors, one_line
+from .fields import (
+    ERROR_FIELD,
+    FLOAT3,
+    MODEL_FIELD,
+    SOURCES,
+    STRING,
+    reset_type_cache,
+    source_field,
+    value_without_album,
+)
+from .progress import Progress
+from .tags import MEDIA_ATTR, TAGS, register_media_fields
+from .writing import write_tags
 
 if TYPE_CHECKING:
     from beets.library import Album, Item, Library
-
-#: The four sources, as in ``emomucs_core.separation.SOURCES`` (not imported: it pulls in torch).
-SOURCES = ("vocals", "drums", "bass", "other")
-#: Flexible fields with fixed names.
-MODEL_FIELD = "emomucs_model"
-ERROR_FIELD = "emomucs_error"
-#: File tags (the same name in every format) and the MediaFile attributes that carry them.
-TAGS = {"valence": "VALENCE", "arousal": "AROUSAL", "dominant_source": "DOMINANT_SOURCE"}
-MEDIA_ATTR = {key: f"emomucs_{key}" for key in TAGS}
-
-
-class SetupError(Exception):
-    """The analysis cannot start (device, separator options); the message says why."""
-
-
-class OwnNumericQuery(NumericQuery):
-    """A numeric query on a model's own value.
-
-    Unlike beets' own, a NULL value never matches (beets' raises a TypeError),
-    and an item does not fall back to its album's value: a track never analysed
-    must not match a range because its album has a mean.
-    """
-
-    def match(self, obj) -> bool:
-        value = own(obj, self.field_name)
-        if value is None:
-            return False
-        if isinstance(value, str):
-            value = self._convert(value)
-        if self.point is not None:
-            return value == self.point
-        if self.rangemin is not None and value < self.rangemin:
-            return False
-        return self.rangemax is None or value <= self.rangemax
-
-
-def own(model, field: str) -> Any:
-    """``model[field]`` or None, without an item's fallback to its album's fields."""
-    from beets.library import Item
-
-    return model.get(field, with_album=False) if isinstance(model, Item) else model.get(field)
-
-
-class EmotionFloat(types.NullFloat):
-    """A null-able float shown with 3 decimals, queried numerically."""
-
-    query = OwnNumericQuery
-
-
-#: One shared instance per type: beets reports a conflict when two plugin
-#: instances declare the same field with different (unequal) type objects.
-FLOAT3 = EmotionFloat(3)
-STRING = types.STRING
-
-
-def source_field(source: str, dim: str) -> str:
-    """Name of the field holding ``source``'s contribution to ``dim`` (valence or arousal)."""
-    return f"emomucs_{source}_{dim}"
-
-
-def _media_field(tag: str, out_type: type) -> MediaField:
-    places = {"float_places": 3} if out_type is float else {}
-    return MediaField(
-        MP3DescStorageStyle(tag, **places),
-        MP4StorageStyle(f"----:com.apple.iTunes:{tag}", **places),
-        StorageStyle(tag, **places),
-        ASFStorageStyle(tag, **places),
-        out_type=out_type,
-    )
-
-
-def register_media_fields() -> None:
-    """Teach MediaFile the three tags (once per process).
-
-    They are deliberately *not* added to ``Item._media_fields`` (what
-    ``BeetsPlugin.add_media_field`` does): then ``beet update``/``Item.read()``
-    would set the fields to None for every file that lacks the tag. The
-    database is the source of truth; tags are written from it (``write`` event).
-    """
-    for key, attr in MEDIA_ATTR.items():
-        if attr not in MediaFile.__dict__:
-            MediaFile.add_field(attr, _media_field(TAGS[key], str if key == "dominant_source" else float))
-
-
-def reset_type_cache() -> None:
-    """Forget beets' cached field types so the ones of the current plugin instances are used.
-
-    ``Item._types``/``Album._types`` are ``cached_classproperty`` values computed
-    once per process from the plugins loaded at that moment.
-    """
-    from beets.library import Album, Item
-
-    cache = getattr(util.cached_classproperty, "cache", None)
-    if isinstance(cache, dict):
-        for model in (Item, Album):
-            cache.pop((model, "_types"), None)
 
 
 class EmoMucsPlugin(BeetsPlugin):
@@ -194,10 +109,10 @@ class EmoMucsPlugin(BeetsPlugin):
                     threads=key[1],
                     demucs_repo=self._path_option("demucs_repo"),
                 )
-            except _model_errors():  # already one clear line (SeparatorError is a RuntimeError too)
+            except model_errors():  # already one clear line (SeparatorError is a RuntimeError too)
                 raise
             except (ValueError, RuntimeError) as exc:  # e.g. an unavailable or unknown device
-                raise SetupError(f"cannot set up the model: {_reason(exc)}") from None
+                raise SetupError(f"cannot set up the model: {one_line(exc)}") from None
         return self._predictors[key]
 
     # -- selection ------------------------------------------------------------
@@ -205,9 +120,9 @@ class EmoMucsPlugin(BeetsPlugin):
         """True unless the item has values from the current model or failed before."""
         if force:
             return True
-        if own(item, ERROR_FIELD):
+        if value_without_album(item, ERROR_FIELD):
             return False
-        return own(item, self.fields["valence"]) is None or own(item, MODEL_FIELD) != self.model_id
+        return value_without_album(item, self.fields["valence"]) is None or value_without_album(item, MODEL_FIELD) != self.model_id
 
     def should_write(self, write: bool | None = None) -> bool:
         """Whether to write file tags: ``-w/-W``, else ``write``, else ``import.write``; never without ``tags``."""
@@ -233,27 +148,25 @@ class EmoMucsPlugin(BeetsPlugin):
             for dim in ("valence", "arousal"):
                 item[source_field(source, dim)] = values[dim]
         item[MODEL_FIELD] = prediction.model_id
-        if own(item, ERROR_FIELD) is not None:
+        if value_without_album(item, ERROR_FIELD) is not None:
             del item[ERROR_FIELD]
 
     def tag_values(self, item: Item) -> dict[str, Any]:
         """MediaFile attribute -> value for the item's stored results (empty when it has none)."""
-        if own(item, self.fields["valence"]) is None:
+        if value_without_album(item, self.fields["valence"]) is None:
             return {}
-        values = {MEDIA_ATTR[key]: own(item, self.fields[key]) for key in TAGS}
+        values = {MEDIA_ATTR[key]: value_without_album(item, self.fields[key]) for key in TAGS}
         return {k: v for k, v in values.items() if v is not None}
 
-    def write_tags(self, item: Item) -> bool:
+    def write_item_tags(self, item: Item) -> bool:
         """Write only this plugin's tags to the item's file; log and return False on failure."""
         values = self.tag_values(item)
         if not values:
             return True
         try:
-            mf = MediaFile(util.syspath(item.path), id3v23=config["id3v23"].get(bool))
-            mf.update(values)
-            mf.save()
+            write_tags(item.path, values)
         except Exception as exc:  # mediafile wraps most errors; a permission error may come raw
-            self._log.error("{}: could not write tags ({})", util.displayable_path(item.path), _reason(exc))
+            self._log.error("{}: could not write tags ({})", util.displayable_path(item.path), one_line(exc))
             return False
         item.mtime = item.current_mtime()
         return True
@@ -269,7 +182,7 @@ class EmoMucsPlugin(BeetsPlugin):
         items = list(album.items())
         for key in ("valence", "arousal"):
             field = self.fields[key]
-            values = [v for v in (own(i, field) for i in items) if v is not None]
+            values = [v for v in (value_without_album(i, field) for i in items) if v is not None]
             if values:
                 album[field] = sum(values) / len(values)
             elif field in album:
@@ -291,7 +204,7 @@ class EmoMucsPlugin(BeetsPlugin):
         if not items:
             return 0, 0
         predictor = self.predictor(device, threads)
-        bar = _Progress(len(items), progress)
+        bar = Progress(len(items), progress)
         done = failed = 0
         try:
             for item, prediction in zip(items, self._predict(predictor, items)):
@@ -318,7 +231,7 @@ class EmoMucsPlugin(BeetsPlugin):
                 item.store()
                 if write:
                     bar.clear()
-                    if self.write_tags(item):
+                    if self.write_item_tags(item):
                         item.store(fields=["mtime"])
                 if not bar.enabled:
                     self._log.info("{}", line)
@@ -352,7 +265,7 @@ class EmoMucsPlugin(BeetsPlugin):
         force = opts.force if opts.force is not None else self.config["force"].get(bool)
         try:
             items = [i for i in lib.items(args) if self.needs_analysis(i, force)]
-        except _model_errors() as exc:
+        except model_errors() as exc:
             raise ui.UserError(str(exc)) from None
         if opts.missing or opts.count:
             if opts.missing:
@@ -373,7 +286,7 @@ class EmoMucsPlugin(BeetsPlugin):
                 threads=opts.threads,
                 progress=sys.stdout.isatty(),
             )
-        except _model_errors() as exc:
+        except model_errors() as exc:
             raise ui.UserError(str(exc)) from None
         except KeyboardInterrupt:
             self._log.warning("interrupted; finished items are stored, run again to analyse the rest")
@@ -391,7 +304,7 @@ class EmoMucsPlugin(BeetsPlugin):
             return
         try:
             self.analyse(items)
-        except _model_errors() as exc:
+        except model_errors() as exc:
             self._import_error = str(exc)
             self._log.error("no analysis during this import: {}", exc)
             return
@@ -405,59 +318,10 @@ class EmoMucsPlugin(BeetsPlugin):
         if beets_wrote:
             return
         for item in task.imported_items():
-            if self.tag_values(item) and self.write_tags(item):
+            if self.tag_values(item) and self.write_item_tags(item):
                 item.store(fields=["mtime"])
 
     def on_write(self, item: Item, path: bytes, tags: dict[str, Any]) -> None:
         """Add the stored results to every tag write beets does (``beet write``, imports, ``modify``)."""
         if self.config["tags"].get(bool):
             tags.update(self.tag_values(item))
-
-
-class _Progress:
-    """``[n/total] rate ETA`` on a terminal; nothing otherwise (callers log plain lines)."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled = total, enabled
-        self.count = 0
-        self.started = time.monotonic()
-
-    def step(self, line: str | None, print_line: bool = False) -> None:
-        self.count += 1
-        if print_line and line:
-            self.clear()
-            ui.print_(line)
-        if not self.enabled:
-            return
-        elapsed = time.monotonic() - self.started
-        rate = self.count / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - self.count) / rate if rate > 0 else 0.0
-        sys.stdout.write(f"\r[{self.count}/{self.total}] {rate * 60:.1f} items/min, ETA {_duration(eta)}  ")
-        sys.stdout.flush()
-
-    def clear(self) -> None:
-        """Erase the progress line (before printing or logging something else)."""
-        if self.enabled and self.count:
-            sys.stdout.write("\r\033[K")
-
-    def close(self) -> None:
-        if self.enabled and self.count:
-            sys.stdout.write("\n")
-            sys.stdout.flush()
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def _reason(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _model_errors() -> tuple[type[Exception], ...]:
-    """Errors that mean the model or separator cannot be used (imported lazily)."""
-    from emomucs_core.checkpoint import BundleError
-    from emomucs_core.separation import SeparatorError
-
-    return (BundleError, SeparatorError, SetupError)
