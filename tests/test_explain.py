@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from beetsplug.emomucs_new.explain import HALF_WIDTH, bar, describe, explain
-from beetsplug.emomucs_new.points import TrackPoint
+from beetsplug.emomucs.explain import HALF_WIDTH, bar, describe, explain
+from beetsplug.emomucs.points import TrackPoint
 
 CONTRIBUTIONS = {
     "vocals": {"valence": -0.12, "arousal": 0.02},

@@ -11,8 +11,8 @@ from beets.library import Item
 from beets.ui import UserError
 from click.testing import CliRunner
 
-from beetsplug.emomucs import SOURCES, own, source_field
-from beetsplug.emomucs_new.ingest import ResultsError, check_record, read_records
+from beetsplug.emomucs.fields import SOURCES, source_field, value_without_album as own
+from beetsplug.emomucs.ingest import ResultsError, check_record, read_records
 from emomucs_core.cli import main
 from emomucs_core.predictor import Predictor
 from plugin_fixtures import env, make_track, plugin_bundle, plugin_config, read_tags  # noqa: F401

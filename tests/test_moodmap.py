@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from beetsplug.emomucs_new.moodmap import AXES_RECT, DPI, FIGSIZE, OTHER_COLOUR, SOURCE_COLOURS, AlbumPoint, draw_map
-from beetsplug.emomucs_new.points import TrackPoint
+from beetsplug.emomucs.moodmap import AXES_RECT, DPI, FIGSIZE, OTHER_COLOUR, SOURCE_COLOURS, AlbumPoint, draw_map
+from beetsplug.emomucs.points import TrackPoint
 
 WIDTH, HEIGHT = round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI)
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from beetsplug.emomucs_new.playlist import mood_path, targets, write_m3u
-from beetsplug.emomucs_new.points import TrackPoint, mood_centre
+from beetsplug.emomucs.playlist import mood_path, targets, write_m3u
+from beetsplug.emomucs.points import TrackPoint, mood_centre
 
 
 def grid(step: float = 0.1) -> list[TrackPoint]:

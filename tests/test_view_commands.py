@@ -9,11 +9,11 @@ import pytest
 from beets.library import Item
 from beets.ui import UserError
 
-from beetsplug.emomucs import SOURCES, own, source_field
-from beetsplug.emomucs_new.explain import describe
-from beetsplug.emomucs_new.moodmap import SOURCE_COLOURS
-from beetsplug.emomucs_new.playlist import mood_path
-from beetsplug.emomucs_new.points import TrackPoint, mood_of
+from beetsplug.emomucs.fields import SOURCES, source_field, value_without_album as own
+from beetsplug.emomucs.explain import describe
+from beetsplug.emomucs.moodmap import SOURCE_COLOURS
+from beetsplug.emomucs.playlist import mood_path
+from beetsplug.emomucs.points import TrackPoint, mood_of
 from plugin_fixtures import env, plugin_bundle, plugin_config  # noqa: F401
 from test_moodmap import HEIGHT, WIDTH, colour_near, pixel, read_png
 

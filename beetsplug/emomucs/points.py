@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .fields import DIMENSIONS, ERROR_FIELD, SOURCES, source_field, value_without_album
+
 if TYPE_CHECKING:
     from beets.library import Item
 
@@ -66,21 +68,19 @@ def mood_centre(name: str) -> tuple[float, float]:
 
 def track_point(plugin, item: Item) -> TrackPoint:
     """The values ``item`` holds itself (never its album's mean), under ``plugin``'s field names."""
-    from beetsplug.emomucs import ERROR_FIELD, SOURCES, own, source_field
-
     fields = plugin.fields
     contributions = {}
     for source in SOURCES:
-        values = {dim: own(item, source_field(source, dim)) for dim in ("valence", "arousal")}
+        values = {dim: value_without_album(item, source_field(source, dim)) for dim in DIMENSIONS}
         if all(isinstance(v, float) for v in values.values()):
             contributions[source] = values
     return TrackPoint(
         label=f"{item.artist} - {item.title}" if item.artist else item.title or os.fsdecode(item.path),
         path=os.fsdecode(item.path),
-        valence=own(item, fields["valence"]),
-        arousal=own(item, fields["arousal"]),
-        dominant_source=own(item, fields["dominant_source"]) or None,
+        valence=value_without_album(item, fields["valence"]),
+        arousal=value_without_album(item, fields["arousal"]),
+        dominant_source=value_without_album(item, fields["dominant_source"]) or None,
         contributions=contributions,
-        error=own(item, ERROR_FIELD) or None,
+        error=value_without_album(item, ERROR_FIELD) or None,
         length=float(item.length or 0.0),
     )

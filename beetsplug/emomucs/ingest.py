@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .fields import SOURCES
+
 #: Records stored per database transaction.
 TRANSACTION_SIZE = 200
 
@@ -151,14 +153,12 @@ def ingest(
 ) -> IngestReport:
     """Store ``records`` into the matching ``items`` with ``plugin``'s own code; return what happened.
 
-    plugin : the EmoMucs plugin (its ``apply``, ``write_tags``, ``update_albums`` and model id).
+    plugin : the EmoMucs plugin (its ``apply``, ``write_item_tags``, ``update_albums`` and model id).
     items : the library items the records may update (the command's query).
     force : store results from another model id than the configured one.
     write : also write the file tags; pretend : print what would be stored, change nothing.
     """
     from beets import util
-
-    from beetsplug.emomucs import SOURCES
 
     by_path = {item.path: item for item in items}
     model_id = plugin.model_id
@@ -204,7 +204,7 @@ def _store(plugin, item, prediction, report: IngestReport, *, write: bool, prete
     item.store()
     if not write:
         return
-    if plugin.write_tags(item):
+    if plugin.write_item_tags(item):
         item.store(fields=["mtime"])
     else:
         report.write_failures += 1
