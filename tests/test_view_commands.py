@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import beets.plugins
 import pytest
@@ -51,7 +53,7 @@ def test_explain_shows_the_stored_contributions_of_a_real_analysis(env, plugin_c
     for source in SOURCES:
         for dim in ("valence", "arousal"):
             c = item[source_field(source, dim)]
-            assert any(line.split()[0] == source and f"{c:+.3f}" in line and describe(source, dim, c) in line
+            assert any(line.split()[0] == source and f"{c:+.2f}" in line and describe(source, dim, c) in line
                        for line in body)
     assert f"  dominant source: {item['dominant_source']}" in body
     assert f"Synth Band - {never.title}: not analysed yet (run `beet emomucs` on it)" in out
@@ -128,3 +130,11 @@ def test_smartplaylist_recipe_lists_exactly_the_matching_tracks(env, plugin_conf
     listed = (tmp_path / "bright-calm.m3u").read_bytes().splitlines()
     expected = [i.path for i in items if own(i, "valence") is not None and i["valence"] >= 0.6 and i["arousal"] <= 0.4]
     assert sorted(listed) == sorted(expected) == [b"/music/bright calm.flac", b"/music/still.flac"]
+
+
+def test_view_options_import_nothing_heavy_until_used():
+    """`beet` with the plugin loaded does not import matplotlib or pyarrow (nor the engine)."""
+    code = ("import sys, beetsplug.emomucs; "
+            "print([m for m in ('matplotlib', 'pyarrow', 'torch', 'emomucs_core.predictor') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

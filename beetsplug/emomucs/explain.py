@@ -70,7 +70,7 @@ def explain(point: TrackPoint, *, unicode: bool = True) -> list[str]:
         for source, contribution in point.contributions.items():
             c = contribution[dim]
             lines.append(
-                f"    {source:<{width}} {bar(c, scale, unicode=unicode)} {c:+.3f}  {describe(source, dim, c)}"
+                f"    {source:<{width}} {bar(c, scale, unicode=unicode)} {c:+.2f}  {describe(source, dim, c)}"
             )
     if point.dominant_source:
         lines.append(f"  dominant source: {point.dominant_source}")

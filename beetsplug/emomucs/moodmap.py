@@ -63,11 +63,9 @@ def draw_map(
     ax.set_ylabel("arousal  (calm → energetic)")
     ax.axvline(0.5, color="0.6", lw=1, ls="--", zorder=1)
     ax.axhline(0.5, color="0.6", lw=1, ls="--", zorder=1)
-    for mood, quad in MOODS.items():
-        v, a = QUADRANT_CENTRES[quad]
-        x, y = (0.98 if v > 0.5 else 0.02), (0.98 if a > 0.5 else 0.02)
-        ax.text(x, y, f"{quad} {mood}", ha="right" if v > 0.5 else "left", va="top" if a > 0.5 else "bottom",
-                fontsize=13, color="0.35", zorder=6, bbox=dict(fc="white", ec="none", alpha=0.7, pad=1))
+    for mood, quad in MOODS.items():  # behind the dots, in the middle of each quadrant
+        ax.text(*QUADRANT_CENTRES[quad], f"{quad}\n{mood}", ha="center", va="center", fontsize=22,
+                color="0.85", zorder=0)
     counts = Counter(p.dominant_source if p.dominant_source in SOURCE_COLOURS else None for p in analysed)
     ax.scatter([p.valence for p in analysed], [p.arousal for p in analysed], s=DOT_SIZE,
                c=[colour_of(p.dominant_source) for p in analysed], edgecolors="white", linewidths=0.8, zorder=3, clip_on=False)
@@ -78,10 +76,10 @@ def draw_map(
                               label=f"no clear source ({counts[None]})"))
     if albums:
         ax.scatter([a.valence for a in albums], [a.arousal for a in albums], s=4 * DOT_SIZE, marker="D",
-                   facecolors="none", edgecolors="black", linewidths=1.5, zorder=4)
+                   facecolors="none", edgecolors="black", linewidths=1.5, zorder=4, clip_on=False)
         for a in albums:
             ax.annotate(a.label, (a.valence, a.arousal), xytext=(8, 6), textcoords="offset points", fontsize=8,
-                        zorder=5)
+                        zorder=5, annotation_clip=False)
         handles.append(Line2D([], [], ls="", marker="D", markersize=9, markerfacecolor="none",
                               markeredgecolor="black", label=f"album mean ({len(albums)})"))
     if handles:
