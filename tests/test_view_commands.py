@@ -15,7 +15,7 @@ from beetsplug.emomucs.fields import SOURCES, source_field, value_without_album 
 from beetsplug.emomucs.explain import describe
 from beetsplug.emomucs.moodmap import SOURCE_COLOURS
 from beetsplug.emomucs.playlist import mood_path
-from beetsplug.emomucs.points import TrackPoint, mood_of
+from beetsplug.emomucs.points import TrackPoint, mood
 from plugin_fixtures import env, plugin_bundle, plugin_config  # noqa: F401
 from test_moodmap import HEIGHT, WIDTH, colour_near, pixel, read_png
 
@@ -47,8 +47,8 @@ def test_explain_shows_the_stored_contributions_of_a_real_analysis(env, plugin_c
     env.run_command("emomucs", "--explain")
     out = capsys.readouterr().out.splitlines()
     item = env.lib.get_item(done.id)
-    mood = mood_of(item["valence"], item["arousal"])
-    head = out.index(f"Synth Band - {done.title}: valence {item['valence']:.3f}, arousal {item['arousal']:.3f} ({mood})")
+    word = mood(item["valence"], item["arousal"])
+    head = out.index(f"Synth Band - {done.title}: valence {item['valence']:.3f}, arousal {item['arousal']:.3f} ({word})")
     body = out[head + 1: head + 12]
     for source in SOURCES:
         for dim in ("valence", "arousal"):

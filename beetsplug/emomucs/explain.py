@@ -7,7 +7,7 @@ shows how far one source moves the value from there.
 
 from __future__ import annotations
 
-from .points import TrackPoint, mood_of
+from .points import TrackPoint, mood
 
 #: A contribution smaller than this (in unit values) "hardly changes" the value.
 NEGLIGIBLE = 0.005
@@ -56,8 +56,8 @@ def explain(point: TrackPoint, *, unicode: bool = True) -> list[str]:
         return [f"{point.label}: could not be analysed ({point.error})"]
     if not point.analysed:
         return [f"{point.label}: not analysed yet (run `beet emomucs` on it)"]
-    mood = mood_of(point.valence, point.arousal)
-    lines = [f"{point.label}: valence {point.valence:.3f}, arousal {point.arousal:.3f} ({mood})"]
+    word = mood(point.valence, point.arousal)
+    lines = [f"{point.label}: valence {point.valence:.3f}, arousal {point.arousal:.3f} ({word})"]
     if not point.contributions:
         lines.append("  no per-source contributions (the model does not separate sources)")
         return lines

@@ -63,8 +63,8 @@ def draw_map(
     ax.set_ylabel("arousal  (calm → energetic)")
     ax.axvline(0.5, color="0.6", lw=1, ls="--", zorder=1)
     ax.axhline(0.5, color="0.6", lw=1, ls="--", zorder=1)
-    for mood, quad in MOODS.items():  # behind the dots, in the middle of each quadrant
-        ax.text(*QUADRANT_CENTRES[quad], f"{quad}\n{mood}", ha="center", va="center", fontsize=22,
+    for n, (mood, centre) in enumerate(zip(MOODS, QUADRANT_CENTRES)):  # behind the dots, mid-quadrant
+        ax.text(*centre, f"Q{n + 1}\n{mood}", ha="center", va="center", fontsize=22,
                 color="0.85", zorder=0)
     counts = Counter(p.dominant_source if p.dominant_source in SOURCE_COLOURS else None for p in analysed)
     ax.scatter([p.valence for p in analysed], [p.arousal for p in analysed], s=DOT_SIZE,

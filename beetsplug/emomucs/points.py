@@ -16,11 +16,10 @@ from .fields import DIMENSIONS, ERROR_FIELD, SOURCES, source_field, value_withou
 if TYPE_CHECKING:
     from beets.library import Item
 
-#: Russell's quadrants on the unit plane (0.5 = neutral), in words.
-MOODS = {"happy": "Q1", "tense": "Q2", "sad": "Q3", "calm": "Q4"}
-#: Centre of each quadrant on the unit plane: (valence, arousal).
-QUADRANT_CENTRES = {"Q1": (0.75, 0.75), "Q2": (0.25, 0.75), "Q3": (0.25, 0.25), "Q4": (0.75, 0.25)}
-
+#: Mood word per Russell quadrant Q1..Q4 (the words of the plugin's ``mood`` field).
+MOODS = ("happy", "tense", "sad", "calm")
+#: Centre (valence, arousal) of each quadrant Q1..Q4 on the unit plane.
+QUADRANT_CENTRES = ((0.75, 0.75), (0.25, 0.75), (0.25, 0.25), (0.75, 0.25))
 
 @dataclass
 class TrackPoint:
@@ -44,26 +43,25 @@ class TrackPoint:
         return self.valence is not None and self.arousal is not None
 
 
-def quadrant(valence: float, arousal: float) -> str:
-    """``Q1``..``Q4`` of a point on the unit plane (0.5 counts as the positive side)."""
-    if arousal >= 0.5:
-        return "Q1" if valence >= 0.5 else "Q2"
-    return "Q4" if valence >= 0.5 else "Q3"
+def quadrant(valence: float, arousal: float) -> int:
+    """Russell quadrant index 0..3 (Q1..Q4) of unit valence and arousal (0.5 counts as high)."""
+    if valence >= 0.5:
+        return 0 if arousal >= 0.5 else 3
+    return 1 if arousal >= 0.5 else 2
 
 
-def mood_of(valence: float, arousal: float) -> str:
-    """The mood word of the point's quadrant (happy, tense, sad, calm)."""
-    q = quadrant(valence, arousal)
-    return next(word for word, quad in MOODS.items() if quad == q)
+def mood(valence: float, arousal: float) -> str:
+    """The mood word of the quadrant of (valence, arousal), e.g. ``sad`` for V-A-."""
+    return MOODS[quadrant(valence, arousal)]
 
 
 def mood_centre(name: str) -> tuple[float, float]:
     """Centre (valence, arousal) of a mood word or quadrant name (``sad`` or ``Q3``, any case)."""
     key = name.strip().lower()
-    quad = MOODS.get(key) or (key.upper() if key.upper() in QUADRANT_CENTRES else None)
-    if quad is None:
+    names = {**{word: n for n, word in enumerate(MOODS)}, **{f"q{n + 1}": n for n in range(4)}}
+    if key not in names:
         raise ValueError(f"unknown mood {name!r}: use one of {', '.join(MOODS)} (or Q1..Q4)")
-    return QUADRANT_CENTRES[quad]
+    return QUADRANT_CENTRES[names[key]]
 
 
 def track_point(plugin, item: Item) -> TrackPoint:
