@@ -124,7 +124,7 @@ def test_query_pretend_and_repeated_paths(env, plugin_config, predicted, tmp_pat
     assert capsys.readouterr().out.count(f"{format(first)}: valence 0.") == 2
     assert own(env.lib.get_item(first.id), "valence") is None  # pretend: nothing stored
     assert "twice.jsonl:6: unusable record (not JSON (Expecting property name enclosed in double quotes))" in caplog.text
-    assert (f"{twice}: 2 stored (pretend: nothing stored), 2 error records, 6 unmatched, 0 refused, 1 unusable, "
+    assert (f"{twice}: 2 would be stored (pretend), 2 error records, 6 unmatched, 0 refused, 1 unusable, "
             "5 repeated paths (the later record wins)") in caplog.text
     assert "results match no item of the query (by path)" in caplog.text
     env.run_command("emomucs", "--from-results", str(twice), f"title:{first.title}")

@@ -124,8 +124,8 @@ def from_results(plugin, lib: Library, opts, args: list[str]) -> None:
     for model, count in report.refused.items():
         log.warning("{} result{} from model {} refused: the configured model is {} (-f stores them)",
                     count, "s" if count != 1 else "", model, plugin.model_id)
-    log.info("{}: {} stored{}, {} error records, {} unmatched, {} refused, {} unusable{}{}", opts.from_results,
-             report.stored, " (pretend: nothing stored)" if opts.pretend else "", len(report.errors),
+    log.info("{}: {} {}, {} error records, {} unmatched, {} refused, {} unusable{}{}", opts.from_results,
+             report.stored, "would be stored (pretend)" if opts.pretend else "stored", len(report.errors),
              len(report.unmatched), sum(report.refused.values()), len(report.invalid),
              f", {report.repeated} repeated paths (the later record wins)" if report.repeated else "",
              f", {report.write_failures} tag writes failed" if report.write_failures else "")
