@@ -68,9 +68,10 @@ class BeetsEnv(PluginMixin, ImportHelper):
     preload_plugin: ClassVar[bool] = False
 
     def load(self, **plugin_config: Any):
-        """Configure and load the plugin; returns the instance."""
+        """Configure and load the plugin (and beets' ``info``, to look at what it shows); returns the instance."""
         self.config["emomucs"].set(plugin_config)
-        self.load_plugins()
+        self.config["plugins"] = ["emomucs", "info"]
+        beets.plugins.load_plugins()
         return self.emomucs
 
     @property

@@ -11,13 +11,13 @@ from beets.library import Item
 from beets.ui import UserError
 from click.testing import CliRunner
 
-from beetsplug.emomucs.fields import SOURCES, source_field, value_without_album as own
+from beetsplug.emomucs.fields import CONFIDENCE_FIELD, MARGIN_FIELD, MODEL_FIELD, SOURCES, source_field, value_without_album as own
 from beetsplug.emomucs.ingest import ResultsError, check_record, read_records
 from emomucs_core.cli import main
 from emomucs_core.predictor import Predictor
 from plugin_fixtures import env, make_track, plugin_bundle, plugin_config, read_tags  # noqa: F401
 
-FIELDS = ["valence", "arousal", "dominant_source", "emomucs_model"] + [
+FIELDS = ["valence", "arousal", "dominant_source", "mood", MODEL_FIELD, CONFIDENCE_FIELD, MARGIN_FIELD] + [
     source_field(s, d) for s in SOURCES for d in ("valence", "arousal")]
 
 
@@ -81,8 +81,10 @@ def test_results_are_stored_like_a_local_run(env, plugin_config, predicted, capl
     # A local run over the same files finds nothing missing, and forced, it stores the same values.
     assert not [i for i in env.lib.items() if plugin.needs_analysis(i)]
     ingested = {i.id: {f: own(i, f) for f in FIELDS} for i in env.lib.items()}
+    flexible = {i.id: set(i._values_flex) for i in env.lib.items()}
     env.run_command("emomucs", "-f", "-W")
     for item in env.lib.items():
+        assert set(item._values_flex) == flexible[item.id]
         for f in FIELDS:
             expected = ingested[item.id][f]
             assert own(item, f) == (pytest.approx(expected, abs=1e-4) if isinstance(expected, float) else expected)
@@ -100,7 +102,7 @@ def test_error_records_store_nothing_and_other_models_need_force(env, plugin_con
             "(-f stores them)") in caplog.text
     assert f"{other_file}: 0 stored, 1 error records, 0 unmatched, 4 refused, 0 unusable" in caplog.text
     assert all(own(env.lib.get_item(i.id), "valence") is None for i in items)
-    assert "valence" not in env.lib.albums().get()
+    assert own(env.lib.albums().get(), "valence") is None
     env.run_command("emomucs", "--from-results", str(other_file), "-f")
     assert {env.lib.get_item(i.id)["emomucs_model"] for i in items} == {"other-model-0123abcd"}
     assert plugin.needs_analysis(env.lib.get_item(items[0].id))  # a local run would redo them

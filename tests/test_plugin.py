@@ -183,7 +183,7 @@ def test_pretend_changes_nothing(env, plugin_config, capsys):
     env.run_command("emomucs", "-p", "-w")
     out = capsys.readouterr().out
     for item in items:
-        line = next(line for line in out.splitlines() if os.fsdecode(item.path) in line)
+        line = next(line for line in out.splitlines() if line.startswith(format(item) + ": "))
         assert "valence 0." in line and "arousal 0." in line and "dominant_source " in line
         fresh = env.lib.get_item(item.id)
         assert value_without_album(fresh, "valence") is None and value_without_album(fresh, "emomucs_model") is None
@@ -246,17 +246,17 @@ def test_read_only_file_keeps_database_values(env, plugin_config, caplog):
 def test_interrupted_run_resumes_with_what_is_missing(env, plugin_config, capsys):
     plugin = env.load(**plugin_config)
     items = env.add_tracks("int", ["mp3", "flac", "ogg", "m4a"])
-    real = plugin._predict
+    real = plugin.predictions
     seen: list[list[str]] = []
 
-    def interrupted(predictor, batch):
-        seen.append([i.title for i in batch])
-        for n, prediction in enumerate(real(predictor, batch)):
+    def interrupted(paths, **options):
+        seen.append([Item.from_path(p).title for p in paths])
+        for n, prediction in enumerate(real(paths, **options)):
             if n == 2:
                 raise KeyboardInterrupt
             yield prediction
 
-    plugin._predict = interrupted
+    plugin.predictions = interrupted
     with pytest.raises(KeyboardInterrupt):
         env.run_command("emomucs", "-w")
     done = [env.lib.get_item(i.id) for i in items[:2]]
@@ -267,10 +267,10 @@ def test_interrupted_run_resumes_with_what_is_missing(env, plugin_config, capsys
         assert value_without_album(env.lib.get_item(item.id), "valence") is None and read_tags(item.path) == {}
     album = env.lib.albums().get()
     assert album["valence"] == pytest.approx(sum(i["valence"] for i in done) / 2)
-    plugin._predict = real
+    plugin.predictions = real
     env.run_command("emomucs", "-c")
     assert capsys.readouterr().out.strip().endswith("2 items to analyse")
-    plugin._predict = interrupted
+    plugin.predictions = interrupted
     env.run_command("emomucs", "-w")
     assert seen[-1] == [i.title for i in items[2:]]
     for item in items:
@@ -322,19 +322,3 @@ def test_import_with_a_missing_model_imports_anyway(env, plugin_config, album_di
     assert len(env.lib.items()) == 2
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "nope.safetensors" in errors[0]
-
-
-def test_progress_line_on_a_terminal(capsys):
-    from beetsplug.emomucs.progress import Progress as _Progress
-
-    bar = _Progress(3, enabled=True)
-    bar.step("a: valence 0.500", print_line=True)
-    bar.step(None)
-    bar.close()
-    out = capsys.readouterr().out
-    assert "a: valence 0.500" in out and "[1/3]" in out and "[2/3]" in out
-    assert "items/min" in out and "ETA 0:00:" in out
-    quiet = _Progress(3, enabled=False)
-    quiet.step(None)
-    quiet.close()
-    assert capsys.readouterr().out == ""

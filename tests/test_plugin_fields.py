@@ -13,7 +13,7 @@ from beets.library import Album, Item, Library
 from mediafile import MediaFile
 
 from beetsplug.emomucs import EmoMucsPlugin
-from beetsplug.emomucs.fields import FLOAT3, source_field
+from beetsplug.emomucs.fields import emotion_float, source_field
 from plugin_fixtures import BeetsEnv, env, make_track, other_tags, plugin_bundle, plugin_config, read_tags  # noqa: F401
 
 VALUES = {"high": (0.75, 0.9, "drums"), "mid": (0.5, 0.3, "vocals"), "low": (0.25, 0.1, "bass")}
@@ -39,10 +39,12 @@ def titles(lib, query, album=False):
 
 def test_fields_are_typed(env):
     env.load()
-    assert Item._types["valence"] is FLOAT3 and Item._types["arousal"] is FLOAT3
-    assert Item._types[source_field("drums", "valence")] is FLOAT3
-    assert Album._types["valence"] is FLOAT3
-    assert FLOAT3.format(0.61234) == "0.612" and FLOAT3.null is None
+    valence = emotion_float("valence")
+    assert Item._types["valence"] is valence and Item._types["arousal"] is emotion_float("arousal")
+    assert Item._types[source_field("drums", "valence")] is emotion_float(source_field("drums", "valence"))
+    assert Album._types["valence"] is valence
+    assert valence.format(0.61234) == "0.612" and valence.null is None
+    assert valence.format(None) == ""  # never 0.000 for a missing value
 
 
 def test_range_queries_are_numeric_and_skip_unanalysed_items(env):
@@ -86,7 +88,7 @@ def test_types_survive_a_stale_cache_and_a_reload(env, tmp_path):
     # Unload and load again with other field names: the new instance's types win.
     env.unload_plugins()
     env.load(fields={"valence": "mood_valence", "arousal": "mood_arousal", "dominant_source": "mood_dominant_source"})
-    assert "valence" not in Item._types and Item._types["mood_valence"] is FLOAT3
+    assert "valence" not in Item._types and Item._types["mood_valence"] is emotion_float("mood_valence")
     store_values(env.lib, {"x": (0.8, 0.8, "other"), "y": (0.3, 0.3, "bass")}, prefix="mood_")
     assert titles(env.lib, "mood_valence:0.5..") == ["x"]
 
@@ -94,7 +96,7 @@ def test_types_survive_a_stale_cache_and_a_reload(env, tmp_path):
 def test_two_instances_and_two_library_loads(env, tmp_path):
     env.load()
     beets.plugins._instances.append(EmoMucsPlugin())  # a second instance: no type conflict
-    assert beets.plugins.types(Item)["valence"] is FLOAT3
+    assert beets.plugins.types(Item)["valence"] is emotion_float("valence")
     path = tmp_path / "lib.db"
     lib = Library(str(path), str(tmp_path))
     store_values(lib)
@@ -131,7 +133,7 @@ def test_custom_field_names_leave_valence_alone(env):
     env.load(fields={"valence": "emo_v", "arousal": "emo_a", "dominant_source": "emo_src"})
     item = Item(title="t", path=b"/x/t.mp3", valence="owned by another plugin")
     env.lib.add(item)
-    assert "valence" not in Item._types and Item._types["emo_v"] is FLOAT3
+    assert "valence" not in Item._types and Item._types["emo_v"] is emotion_float("emo_v")
 
 
 def test_update_keeps_values_of_files_without_tags(env, capsys):
@@ -160,7 +162,7 @@ def test_beet_write_writes_tags_from_the_database(env, ext):
     assert read_tags(path) == {"VALENCE": "0.612", "AROUSAL": "0.200", "DOMINANT_SOURCE": "bass"}
     assert before.items() <= other_tags(path).items()  # beet write may add its own fields
     mf = MediaFile(str(path))
-    assert (mf.emomucs_valence, mf.emomucs_dominant_source) == (0.612, "bass")
+    assert (mf.valence_tag, mf.dominant_source_tag) == (0.612, "bass")
     # Writing again and updating from the file change nothing in the database.
     env.run_command("write", "-f")
     os.utime(path, (1, 1))
@@ -194,7 +196,7 @@ def test_items_without_values_keep_foreign_tags_on_write(env):
     env.load()
     path = make_track(env.temp_path / "f.flac", seed=5)
     mf = MediaFile(str(path))
-    mf.emomucs_valence = 0.111
+    mf.valence_tag = 0.111
     mf.save()
     env.lib.add(Item.from_path(str(path)))
     env.run_command("write", "-f")

@@ -1,13 +1,19 @@
-"""Tag music with valence, arousal and the dominant source (EmoMucs).
+"""Tag music with valence, arousal, mood and the dominant source (EmoMucs).
 
-The plugin is thin: it picks items, hands their paths to
-:class:`emomucs_core.predictor.Predictor` and stores what comes back, in the
+The plugin is thin: it picks items, hands their paths to the engine
+(:meth:`EmoMucsPlugin.predictions`) and stores what comes back, in the
 database and (optionally) in the files' tags. Heavy imports (torch, demucs,
 librosa) happen only when something is analysed.
+
+Modules: ``fields`` (database fields, types, queries), ``labels`` (mood,
+confidence, dominant source), ``tags`` (file tag definitions), ``writing``
+(safe tag writes), ``progress`` (live progress), ``claims`` (concurrent runs),
+``errors``.
 """
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -16,27 +22,38 @@ from beets import config, ui, util
 from beets.plugins import BeetsPlugin
 
 from . import commands as view_commands
+from . import labels
+from .claims import Claim
 from .errors import SetupError, model_errors, one_line
 from .fields import (
+    ANALYSED_FIELD,
+    CONFIDENCE_FIELD,
+    COUNT,
+    DIMENSIONS,
     ERROR_FIELD,
-    FLOAT3,
+    MARGIN_FIELD,
     MODEL_FIELD,
+    PENDING_FIELD,
     SOURCES,
     STRING,
+    emotion_float,
     reset_type_cache,
     source_field,
     value_without_album,
 )
-from .progress import Progress
-from .tags import MEDIA_ATTR, TAGS, register_media_fields
+from .progress import Progress, say
+from .tags import DEFAULT_TAGS, MOOD_ATTR, register_media_fields
 from .writing import write_tags
 
 if TYPE_CHECKING:
     from beets.library import Album, Item, Library
 
+#: Database field names by default; keys are the keys of the ``fields:`` option.
+DEFAULT_FIELDS = {"valence": "valence", "arousal": "arousal", "dominant_source": "dominant_source", "mood": "mood"}
+
 
 class EmoMucsPlugin(BeetsPlugin):
-    """Valence, arousal and dominant source for every track."""
+    """Valence, arousal, mood and dominant source for every track."""
 
     def __init__(self, name: str | None = None):
         super().__init__(name)
@@ -52,30 +69,73 @@ class EmoMucsPlugin(BeetsPlugin):
                 "batch_size": 4,
                 "threads": 2,
                 "separator": None,  # None: the separator the bundle was trained with
-                "fields": {"valence": "valence", "arousal": "arousal", "dominant_source": "dominant_source"},
-                "tags": True,
+                "fields": DEFAULT_FIELDS,
+                "tags": DEFAULT_TAGS,  # `no`: never write file tags
+                "mood_tag": False,  # also write the standard mood tag (TMOO, MOOD, ...)
             }
         )
-        self.fields = {key: self.config["fields"][key].as_str() for key in TAGS}
+        self.fields = {key: self.config["fields"][key].as_str() for key in DEFAULT_FIELDS}
+        self.tags = self._tag_names()
+        self.tag_attrs = register_media_fields(self.tags)
+        valence, arousal = (emotion_float(self.fields[d], 0.0, 1.0) for d in DIMENSIONS)
         self.item_types = {
-            self.fields["valence"]: FLOAT3,
-            self.fields["arousal"]: FLOAT3,
+            self.fields["valence"]: valence,
+            self.fields["arousal"]: arousal,
             self.fields["dominant_source"]: STRING,
+            self.fields["mood"]: STRING,
+            MARGIN_FIELD: emotion_float(MARGIN_FIELD, 0.0, 2.0),
+            CONFIDENCE_FIELD: emotion_float(CONFIDENCE_FIELD, 0.0, 1.0),
             MODEL_FIELD: STRING,
             ERROR_FIELD: STRING,
-            **{source_field(s, d): FLOAT3 for s in SOURCES for d in ("valence", "arousal")},
+            PENDING_FIELD: COUNT,
+            **{source_field(s, d): emotion_float(source_field(s, d), -1.0, 1.0) for s in SOURCES for d in DIMENSIONS},
         }
-        self.album_types = {self.fields["valence"]: FLOAT3, self.fields["arousal"]: FLOAT3}
-        register_media_fields()
+        self.album_types = {self.fields["valence"]: valence, self.fields["arousal"]: arousal, ANALYSED_FIELD: COUNT}
+        self._take_display_getters()
         reset_type_cache()
         self.register_listener("pluginload", reset_type_cache)
         self.register_listener("write", self.on_write)
         self.register_listener("import_task_files", self.on_import_task_files)
+        # beets wraps listeners to set this plugin's log level and refuses to nest them; this
+        # one runs inside our own stores (import stage, cli_exit), so it is added unwrapped
+        # (it does not log).
+        BeetsPlugin.listeners["database_change"].append(self.on_database_change)
+        self.register_listener("cli_exit", self.on_cli_exit)
         if self.config["auto"].get(bool):
             self.import_stages = [self.imported]
         self._bundle = None
         self._predictors: dict[tuple, Any] = {}
         self._import_error: str | None = None
+        self._changed_albums: set[int] = set()
+        self._announced = False
+
+    #: The instance whose display getters are registered (beets refuses two plugins defining one).
+    _getters_owner: EmoMucsPlugin | None = None
+
+    def _take_display_getters(self) -> None:
+        """Show each item's own valence/arousal, never its album's mean.
+
+        Without these computed fields, beets shows an unanalysed track its
+        album's mean (flexible-field fallback), and ``$valence`` unexpanded for
+        an album without a mean. The newest instance owns them (as its types win).
+        """
+        previous = EmoMucsPlugin._getters_owner
+        if previous is not None and previous is not self:
+            previous.template_fields, previous.album_template_fields = {}, {}
+        getters = {self.fields[d]: _own_value_getter(self.fields[d]) for d in DIMENSIONS}
+        self.template_fields, self.album_template_fields = dict(getters), dict(getters)
+        EmoMucsPlugin._getters_owner = self
+
+    def _tag_names(self) -> dict[str, str]:
+        """``{key: tag name}`` from ``tags:``; empty when tags are off (``tags: no``)."""
+        raw = self.config["tags"].get()
+        if not raw:
+            return {}
+        if raw is True:
+            return dict(DEFAULT_TAGS)
+        # Key by key, so that naming one tag keeps the defaults of the others.
+        names = {key: self.config["tags"][key].get() for key in DEFAULT_TAGS}
+        return {key: str(name) for key, name in names.items() if name}
 
     # -- model --------------------------------------------------------------
     def bundle(self):
@@ -93,6 +153,17 @@ class EmoMucsPlugin(BeetsPlugin):
     @property
     def model_id(self) -> str:
         return self.bundle().id
+
+    def model_description(self) -> str:
+        """What will be loaded, said before loading it (the bundle path, or the built-in model)."""
+        path = self._path_option("model")
+        return f"model {util.displayable_path(path)}" if path else "the built-in model"
+
+    def announce(self, live: bool) -> None:
+        """Say what is loading, at once and once per process (loading takes seconds)."""
+        if not self._announced:
+            self._announced = True
+            say(f"loading {self.model_description()}…", live=live, log=self._log)
 
     def predictor(self, device: str | None = None, threads: int | None = None):
         """A :class:`Predictor` for the configuration, built once per process and options."""
@@ -116,24 +187,29 @@ class EmoMucsPlugin(BeetsPlugin):
                 raise SetupError(f"cannot set up the model: {one_line(exc)}") from None
         return self._predictors[key]
 
+    def predictions(self, paths: list[str], *, device: str | None = None, threads: int | None = None) -> Iterator:
+        """One Prediction per path, in order: every analysis goes through here.
+
+        The model loads at the first ``next()``. Options are the predictor's
+        (``-j/--jobs`` becomes one more, handed to the parallel API).
+        """
+        yield from self.predictor(device, threads).predict(paths)
+
     # -- selection ------------------------------------------------------------
     def needs_analysis(self, item: Item, force: bool = False) -> bool:
-        """True unless the item has values from the current model or failed before."""
-        if force:
+        """True when forced, left by an interrupted run, or without values from the current model (not failed)."""
+        if force or value_without_album(item, PENDING_FIELD):
             return True
         if value_without_album(item, ERROR_FIELD):
             return False
-        return value_without_album(item, self.fields["valence"]) is None or value_without_album(item, MODEL_FIELD) != self.model_id
+        return (value_without_album(item, self.fields["valence"]) is None
+                or value_without_album(item, MODEL_FIELD) != self.model_id)
 
     def should_write(self, write: bool | None = None) -> bool:
-        """Whether to write file tags: ``-w/-W``, else ``write``, else ``import.write``; never without ``tags``."""
-        if not self.config["tags"].get(bool):
+        """Whether to write file tags: ``-w/-W``, else ``write``, else ``import.write``; never with ``tags: no``."""
+        if not self.tags:
             return False
-        if write is not None:
-            return write
-        if self.config["write"].get() is None:
-            return config["import"]["write"].get(bool)
-        return self.config["write"].get(bool)
+        return ui.should_write(write if write is not None else self.config["write"].get())
 
     # -- storing ----------------------------------------------------------------
     def apply(self, item: Item, prediction) -> None:
@@ -141,31 +217,42 @@ class EmoMucsPlugin(BeetsPlugin):
         if not prediction.ok:
             item[ERROR_FIELD] = prediction.error
             return
-        item[self.fields["valence"]] = prediction.valence
-        item[self.fields["arousal"]] = prediction.arousal
-        if prediction.dominant_source:
-            item[self.fields["dominant_source"]] = prediction.dominant_source
+        v, a = prediction.valence, prediction.arousal
+        item[self.fields["valence"]] = v
+        item[self.fields["arousal"]] = a
+        item[self.fields["mood"]] = labels.mood(v, a)
+        probabilities = getattr(prediction, "quadrant_probabilities", None)
+        item[CONFIDENCE_FIELD] = labels.mood_confidence(v, a, probabilities)
+        lead = labels.dominance(prediction.contributions)
+        if lead is not None:
+            item[self.fields["dominant_source"]] = lead.label
+            item[MARGIN_FIELD] = lead.margin
         for source, values in prediction.contributions.items():
-            for dim in ("valence", "arousal"):
+            for dim in DIMENSIONS:
                 item[source_field(source, dim)] = values[dim]
         item[MODEL_FIELD] = prediction.model_id
-        if value_without_album(item, ERROR_FIELD) is not None:
-            del item[ERROR_FIELD]
+        for field in (ERROR_FIELD, PENDING_FIELD):
+            if value_without_album(item, field) is not None:
+                del item[field]
 
     def tag_values(self, item: Item) -> dict[str, Any]:
         """MediaFile attribute -> value for the item's stored results (empty when it has none)."""
         if value_without_album(item, self.fields["valence"]) is None:
             return {}
-        values = {MEDIA_ATTR[key]: value_without_album(item, self.fields[key]) for key in TAGS}
-        return {k: v for k, v in values.items() if v is not None}
+        stored = {key: value_without_album(item, self.fields[key] if key != "model" else MODEL_FIELD)
+                  for key in self.tag_attrs}
+        values = {self.tag_attrs[key]: value for key, value in stored.items() if value is not None}
+        if self.config["mood_tag"].get(bool) and value_without_album(item, self.fields["mood"]):
+            values[MOOD_ATTR] = value_without_album(item, self.fields["mood"])
+        return values
 
     def write_item_tags(self, item: Item) -> bool:
-        """Write only this plugin's tags to the item's file; log and return False on failure."""
+        """Write only this plugin's tags to the item's file, safely; log and return False on failure."""
         values = self.tag_values(item)
         if not values:
             return True
         try:
-            write_tags(item.path, values)
+            write_tags(util.syspath(item.path), values, id3v23=config["id3v23"].get(bool))
         except Exception as exc:  # mediafile wraps most errors; a permission error may come raw
             self._log.error("{}: could not write tags ({})", util.displayable_path(item.path), one_line(exc))
             return False
@@ -175,86 +262,140 @@ class EmoMucsPlugin(BeetsPlugin):
     def update_albums(self, lib: Library, album_ids: Iterable[int | None]) -> None:
         """Set album valence/arousal to the mean of the album's analysed tracks."""
         for album_id in {a for a in album_ids if a is not None}:
+            self._changed_albums.discard(album_id)
             album = lib.get_album(album_id)
             if album is not None:
                 self.update_album(album)
 
     def update_album(self, album: Album) -> None:
+        """Album means of its tracks' own values, and how many tracks they cover; stored when changed."""
         items = list(album.items())
-        for key in ("valence", "arousal"):
-            field = self.fields[key]
+        before = {k: album.get(k) for k in (*(self.fields[d] for d in DIMENSIONS), ANALYSED_FIELD)}
+        counts = []
+        for dim in DIMENSIONS:
+            field = self.fields[dim]
             values = [v for v in (value_without_album(i, field) for i in items) if v is not None]
+            counts.append(len(values))
             if values:
                 album[field] = sum(values) / len(values)
-            elif field in album:
+            elif album.get(field) is not None:
                 del album[field]
-        # inherit=False: an album's flexible fields would otherwise be copied onto every track.
-        album.store(inherit=False)
+        if max(counts):
+            album[ANALYSED_FIELD] = max(counts)
+        elif album.get(ANALYSED_FIELD) is not None:
+            del album[ANALYSED_FIELD]
+        if {k: album.get(k) for k in before} != before:
+            # inherit=False: an album's flexible fields would otherwise be copied onto every track.
+            album.store(inherit=False)
+
+    def on_database_change(self, lib: Library, model) -> None:
+        """Remember the albums of changed tracks (``beet modify valence=...``): their means follow at exit."""
+        from beets.library import Item
+
+        if isinstance(model, Item) and model.album_id is not None:
+            self._changed_albums.add(model.album_id)
+
+    def on_cli_exit(self, lib: Library) -> None:
+        if self._changed_albums:
+            self.update_albums(lib, set(self._changed_albums))
+
+    def mark_pending(self, items: list[Item]) -> None:
+        """Mark items an interrupted run did not reach: the next run analyses them, even without -f."""
+        if not items or items[0]._db is None:
+            return
+        with items[0]._db.transaction():
+            for item in items:
+                item[PENDING_FIELD] = 1
+                item.store(fields=[PENDING_FIELD])
 
     # -- analysis loop ----------------------------------------------------------
     def analyse(
         self,
         items: list[Item],
+        *,
         write: bool = False,
         pretend: bool = False,
-        device: str | None = None,
-        threads: int | None = None,
-        progress: bool = False,
+        live: bool = False,
+        echo: bool = False,
+        **predictor_options: Any,
     ) -> tuple[int, int]:
-        """Analyse ``items``, storing each as its result arrives. Returns (done, failed)."""
+        """Analyse ``items``, storing each as its result arrives. Returns (done, failed).
+
+        live : draw a progress bar (a terminal); otherwise log one line per track.
+        echo : print every result line (``-p``, or a terminal).
+        predictor_options : for :meth:`predictions` (device, threads).
+        """
         if not items:
             return 0, 0
-        predictor = self.predictor(device, threads)
-        bar = Progress(len(items), progress)
+        lib = items[0]._db
         done = failed = 0
-        try:
-            for item, prediction in zip(items, self._predict(predictor, items)):
-                path = util.displayable_path(item.path)
-                if not prediction.ok:
-                    failed += 1
-                    bar.clear()
-                    self._log.error("{}: {}", path, prediction.error)
+        with Claim(None if pretend or lib is None else lib.path) as claim, \
+                Progress(len(items), live=live, log=self._log) as progress:
+            busy = claim.take(i.id for i in items)
+            if busy:
+                self._log.warning("{} of {} tracks are being analysed by another run: skipped",
+                                  len(busy), len(items))
+                items = [i for i in items if i.id not in busy]
+                progress.total = len(items)
+            if not items:
+                return 0, 0
+            left = list(items)
+            try:
+                results = self.predictions([util.syspath(i.path) for i in items], **predictor_options)
+                progress.begin()
+                progress.working_on(format(items[0]))
+                for n, (item, prediction) in enumerate(zip(items, results)):
+                    old = {key: value_without_album(item, self.fields[key]) for key in DEFAULT_FIELDS}
+                    if prediction.ok:
+                        done += 1
+                    else:
+                        failed += 1
+                        self._log.error("{}: {}", util.displayable_path(item.path), prediction.error)
                     if not pretend:
                         self.apply(item, prediction)
-                        item.store()
-                    bar.step(None)
-                    continue
-                done += 1
-                line = (
-                    f"{path}: {self.fields['valence']} {prediction.valence:.3f}, "
-                    f"{self.fields['arousal']} {prediction.arousal:.3f}, "
-                    f"{self.fields['dominant_source']} {prediction.dominant_source or '-'}"
-                )
-                if pretend:
-                    bar.step(line, print_line=True)
-                    continue
-                self.apply(item, prediction)
-                item.store()
-                if write:
-                    bar.clear()
-                    if self.write_item_tags(item):
-                        item.store(fields=["mtime"])
-                if not bar.enabled:
-                    self._log.info("{}", line)
-                bar.step(line, print_line=bar.enabled)
-        finally:
-            bar.close()
-            if not pretend and items[0]._db is not None:
-                self.update_albums(items[0]._db, (i.album_id for i in items))
+                        if write and prediction.ok:
+                            self.write_item_tags(item)
+                        item.store()  # after the file is whole: an interrupted write stores nothing
+                    left.pop(0)
+                    progress.working_on(format(items[n + 1]) if n + 1 < len(items) else None)
+                    line = self.result_line(item, prediction, old) if prediction.ok else None
+                    progress.finished(line, echo=echo)
+            except KeyboardInterrupt:
+                if not pretend:
+                    self.mark_pending(left)
+                raise
+            finally:
+                if not pretend and lib is not None:
+                    self.update_albums(lib, (i.album_id for i in items))
         return done, failed
 
-    def _predict(self, predictor, items: list[Item]) -> Iterator:
-        """Predictions for ``items``, in order (a seam for tests)."""
-        return predictor.predict([util.syspath(i.path) for i in items])
+    def result_line(self, item: Item, prediction, old: dict[str, Any]) -> str:
+        """``Artist - Album - Title: valence 0.612, ..., mood calm (0.54), dominant_source drums (drums 0.081 ahead of bass)``.
+
+        A value that changes shows ``old -> new`` (``-f``, and ``-p -f``).
+        """
+        v, a = prediction.valence, prediction.arousal
+        mood = labels.mood(v, a)
+        parts = [
+            f"{self.fields['valence']} {_change(old['valence'], v)}",
+            f"{self.fields['arousal']} {_change(old['arousal'], a)}",
+            f"{self.fields['mood']} {_change(old['mood'], mood)} "
+            f"({labels.mood_confidence(v, a, getattr(prediction, 'quadrant_probabilities', None)):.2f})",
+        ]
+        lead = labels.dominance(prediction.contributions)
+        if lead is not None:
+            ahead = f" ({lead.leader} {lead.margin:.3f} ahead of {lead.runner_up})" if lead.runner_up else ""
+            parts.append(f"{self.fields['dominant_source']} {_change(old['dominant_source'], lead.label)}{ahead}")
+        return f"{format(item)}: {', '.join(parts)}"
 
     # -- command ------------------------------------------------------------------
     def commands(self) -> list[ui.Subcommand]:
-        cmd = ui.Subcommand("emomucs", help="analyse valence, arousal and dominant source")
+        cmd = ui.Subcommand("emomucs", help="analyse valence, arousal, mood and dominant source")
         cmd.parser.usage += " [QUERY]"
         cmd.parser.add_option("-f", "--force", action="store_true", default=None, help="re-analyse items that already have values (and failed ones)")
         cmd.parser.add_option("-w", "--write", action="store_true", default=None, help="write tags to files")
         cmd.parser.add_option("-W", "--nowrite", action="store_false", dest="write", help="do not write tags to files")
-        cmd.parser.add_option("-p", "--pretend", action="store_true", default=False, help="print what would be set, change nothing")
+        cmd.parser.add_option("-p", "--pretend", action="store_true", default=False, help="print what would be set (old -> new), change nothing")
         cmd.parser.add_option("--device", default=None, help="auto, cpu, cuda or mps")
         cmd.parser.add_option("-t", "--threads", type="int", default=None, help="decoding threads")
         cmd.parser.add_option("-m", "--missing", action="store_true", default=False, help="list the items that would be analysed, analyse nothing")
@@ -271,11 +412,15 @@ class EmoMucsPlugin(BeetsPlugin):
                 raise ui.UserError(str(exc)) from None
             return
         force = opts.force if opts.force is not None else self.config["force"].get(bool)
+        live = sys.stderr.isatty()
+        selecting = not (opts.missing or opts.count)
+        if selecting:
+            self.announce(live)
         try:
             items = [i for i in lib.items(args) if self.needs_analysis(i, force)]
         except model_errors() as exc:
             raise ui.UserError(str(exc)) from None
-        if opts.missing or opts.count:
+        if not selecting:
             if opts.missing:
                 for item in items:
                     ui.print_(format(item))
@@ -285,19 +430,18 @@ class EmoMucsPlugin(BeetsPlugin):
         if not items:
             self._log.info("nothing to analyse (use -f to re-analyse)")
             return
+        write = self.should_write(opts.write)
         try:
-            done, failed = self.analyse(
-                items,
-                write=self.should_write(opts.write),
-                pretend=opts.pretend,
-                device=opts.device,
-                threads=opts.threads,
-                progress=sys.stdout.isatty(),
-            )
+            done, failed = self.analyse(items, write=write, pretend=opts.pretend, live=live,
+                                        echo=opts.pretend or live, device=opts.device, threads=opts.threads)
         except model_errors() as exc:
             raise ui.UserError(str(exc)) from None
         except KeyboardInterrupt:
-            self._log.warning("interrupted; finished items are stored, run again to analyse the rest")
+            if not opts.pretend:
+                left = sum(1 for i in lib.items(args) if value_without_album(i, PENDING_FIELD))
+                again = " ".join(["beet emomucs", *(["-w"] if write else []), *map(shlex.quote, args)])
+                self._log.warning("interrupted: finished tracks are stored; run `{}` to analyse the {} left",
+                                  again, left)
             raise
         self._log.info("{} analysed, {} failed{}", done, failed, " (pretend: nothing stored)" if opts.pretend else "")
 
@@ -310,8 +454,10 @@ class EmoMucsPlugin(BeetsPlugin):
         items = [i for i in task.imported_items() if self.needs_analysis(i, force)]
         if not items:
             return
+        live = sys.stderr.isatty()
+        self.announce(live)
         try:
-            self.analyse(items)
+            self.analyse(items, live=live, echo=live)
         except model_errors() as exc:
             self._import_error = str(exc)
             self._log.error("no analysis during this import: {}", exc)
@@ -331,5 +477,24 @@ class EmoMucsPlugin(BeetsPlugin):
 
     def on_write(self, item: Item, path: bytes, tags: dict[str, Any]) -> None:
         """Add the stored results to every tag write beets does (``beet write``, imports, ``modify``)."""
-        if self.config["tags"].get(bool):
+        if self.tags:
             tags.update(self.tag_values(item))
+
+
+def _own_value_getter(field: str):
+    """A computed field returning an object's own flexible value of ``field`` (None without one)."""
+
+    def getter(obj: Item | Album) -> Any:
+        return obj._values_flex.get(field)
+
+    return getter
+
+
+def _change(old: Any, new: Any) -> str:
+    """``new``, or ``old -> new`` when there was a different old value (floats with 3 decimals)."""
+    def show(value: Any) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    if old is None or show(old) == show(new):
+        return show(new)
+    return f"{show(old)} -> {show(new)}"

@@ -7,7 +7,8 @@ shows how far one source moves the value from there.
 
 from __future__ import annotations
 
-from .points import TrackPoint, mood
+from .labels import mood
+from .points import TrackPoint
 
 #: A contribution smaller than this (in unit values) "hardly changes" the value.
 NEGLIGIBLE = 0.005

@@ -10,6 +10,7 @@ from typing import Any
 from beets import util
 from beets.dbcore import types
 from beets.dbcore.query import NumericQuery
+from beets.ui import UserError
 
 #: The four sources, as in ``emomucs_core.separation.SOURCES`` (not imported: it pulls in torch).
 SOURCES = ("vocals", "drums", "bass", "other")
@@ -18,6 +19,14 @@ DIMENSIONS = ("valence", "arousal")
 #: Flexible fields with fixed names.
 MODEL_FIELD = "emomucs_model"
 ERROR_FIELD = "emomucs_error"
+#: Gap between the two sources with the largest contributions (see labels.dominance).
+MARGIN_FIELD = "emomucs_dominant_margin"
+#: Confidence of the mood, 0..1 (see labels.mood_confidence).
+CONFIDENCE_FIELD = "emomucs_mood_confidence"
+#: Set on the items an interrupted run did not reach: the next run analyses them, even without -f.
+PENDING_FIELD = "emomucs_pending"
+#: On albums: how many of its tracks the album's means cover.
+ANALYSED_FIELD = "emomucs_analysed"
 
 
 def value_without_album(model, field: str) -> Any:
@@ -53,15 +62,60 @@ class AlbumlessNumericQuery(NumericQuery):
 
 
 class EmotionFloat(types.NullFloat):
-    """A null-able float shown with 3 decimals, queried numerically."""
+    """A null-able float shown with 3 decimals, queried numerically.
+
+    A missing value displays as an empty string (beets' float shows ``0.000``).
+    Values typed by a user (``beet modify valence=abc``) must be numbers in
+    ``[low, high]``; anything else is refused with a one-line error instead of
+    being stored as NULL.
+    """
 
     query = AlbumlessNumericQuery
 
+    def __init__(self, field: str, low: float | None = None, high: float | None = None):
+        super().__init__(3)
+        self.field, self.low, self.high = field, low, high
 
-#: One shared instance per type: beets reports a conflict when two plugin
-#: instances declare the same field with different (unequal) type objects.
-FLOAT3 = EmotionFloat(3)
+    def format(self, value: float | None) -> str:
+        return "" if value is None else super().format(value)
+
+    def parse(self, string: str) -> float:
+        try:
+            value = float(string)
+        except ValueError:
+            raise UserError(f"{self.field}={string!r} is not a number "
+                            f"(to remove the value, use `{self.field}!`)") from None
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise UserError(f"{self.field}={string!r} is outside {self.low:g}..{self.high:g}")
+        return value
+
+    def from_sql(self, sql_value):
+        """Values read back from the database are never refused (NULL when unreadable)."""
+        if isinstance(sql_value, (str, memoryview)):
+            try:
+                return float(bytes(sql_value) if isinstance(sql_value, memoryview) else sql_value)
+            except ValueError:
+                return None
+        return self.normalize(sql_value)
+
+
+_FLOATS: dict[str, EmotionFloat] = {}
+
+
+def emotion_float(field: str, low: float | None = None, high: float | None = None) -> EmotionFloat:
+    """The one :class:`EmotionFloat` of ``field`` in this process.
+
+    beets reports a conflict when two plugin instances declare the same field
+    with different (unequal) type objects, so each field's type is shared.
+    """
+    if field not in _FLOATS:
+        _FLOATS[field] = EmotionFloat(field, low, high)
+    return _FLOATS[field]
+
+
 STRING = types.STRING
+#: Count of an album's tracks that have values of their own (what its means cover).
+COUNT = types.INTEGER
 
 
 def source_field(source: str, dim: str) -> str:

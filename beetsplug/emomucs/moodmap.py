@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .output import replace_atomically
-from .points import MOODS, QUADRANT_CENTRES, TrackPoint
+from .labels import MOODS
+from .points import QUADRANT_CENTRES, TrackPoint
 
 #: Dot colour per dominant source (matplotlib's tab10 colours); any other value is grey.
 SOURCE_COLOURS = {"vocals": "#d62728", "drums": "#1f77b4", "bass": "#2ca02c", "other": "#ff7f0e"}

@@ -11,15 +11,15 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import labels
 from .fields import DIMENSIONS, ERROR_FIELD, SOURCES, source_field, value_without_album
 
 if TYPE_CHECKING:
     from beets.library import Item
 
-#: Mood word per Russell quadrant Q1..Q4 (the words of the plugin's ``mood`` field).
-MOODS = ("happy", "tense", "sad", "calm")
 #: Centre (valence, arousal) of each quadrant Q1..Q4 on the unit plane.
 QUADRANT_CENTRES = ((0.75, 0.75), (0.25, 0.75), (0.25, 0.25), (0.75, 0.25))
+
 
 @dataclass
 class TrackPoint:
@@ -43,24 +43,12 @@ class TrackPoint:
         return self.valence is not None and self.arousal is not None
 
 
-def quadrant(valence: float, arousal: float) -> int:
-    """Russell quadrant index 0..3 (Q1..Q4) of unit valence and arousal (0.5 counts as high)."""
-    if valence >= 0.5:
-        return 0 if arousal >= 0.5 else 3
-    return 1 if arousal >= 0.5 else 2
-
-
-def mood(valence: float, arousal: float) -> str:
-    """The mood word of the quadrant of (valence, arousal), e.g. ``sad`` for V-A-."""
-    return MOODS[quadrant(valence, arousal)]
-
-
 def mood_centre(name: str) -> tuple[float, float]:
     """Centre (valence, arousal) of a mood word or quadrant name (``sad`` or ``Q3``, any case)."""
     key = name.strip().lower()
-    names = {**{word: n for n, word in enumerate(MOODS)}, **{f"q{n + 1}": n for n in range(4)}}
+    names = {**{word: n for n, word in enumerate(labels.MOODS)}, **{f"q{n + 1}": n for n in range(4)}}
     if key not in names:
-        raise ValueError(f"unknown mood {name!r}: use one of {', '.join(MOODS)} (or Q1..Q4)")
+        raise ValueError(f"unknown mood {name!r}: use one of {', '.join(labels.MOODS)} (or Q1..Q4)")
     return QUADRANT_CENTRES[names[key]]
 
 

@@ -1,45 +1,118 @@
-"""Progress of an analysis run on a terminal."""
+"""Live progress of an analysis run, through tqdm.
+
+On a terminal (stderr is a tty): what is loading, said at once, then one bar
+with the count, percentage, rate, ETA and the track in progress; result lines
+and beets' log lines are printed above the bar. Elsewhere: plain log lines,
+one per track, prefixed with ``[n/total]``.
+
+tqdm (not rich or enlighten): it is already installed with demucs (one
+dependency less to pull), it knows how to print log lines above a bar
+(``logging_redirect_tqdm``) and it draws nothing when disabled.
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
+from contextlib import ExitStack
+from typing import Any
 
-from beets import ui
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+#: Widest track description shown beside the bar (characters).
+TRACK_WIDTH = 48
+
+
+class _WarmBar(tqdm):
+    """A bar whose rate and ETA count from the first finished track.
+
+    The first track pays for start-up (model warm-up, the first batch of
+    windows, decoding ahead); the ETA until the second track is ``?``.
+    """
+
+    warm_n: int = 0
+    warm_t: float | None = None
+
+    @property
+    def format_dict(self) -> dict[str, Any]:
+        info = super().format_dict
+        if self.warm_t is None or self.n <= self.warm_n:
+            info["rate"], info["initial"] = None, self.n  # tqdm then shows the ETA as "?"
+        else:
+            info["rate"] = (self.n - self.warm_n) / max(time.monotonic() - self.warm_t, 1e-9)
+        return info
+
+    def finished_one(self) -> None:
+        self.update(1)
+        if self.warm_t is None:
+            self.warm_n, self.warm_t = self.n, time.monotonic()
 
 
 class Progress:
-    """``[n/total] rate ETA`` on a terminal; nothing otherwise (callers log plain lines)."""
+    """Progress of ``total`` tracks; ``live`` draws a bar, otherwise ``log`` gets plain lines."""
 
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled = total, enabled
+    def __init__(self, total: int, *, live: bool, log: logging.Logger | Any, desc: str = "emomucs"):
+        self.total, self.live, self.log, self.desc = total, live, log, desc
         self.count = 0
-        self.started = time.monotonic()
+        self.bar: _WarmBar | None = None
+        self._stack = ExitStack()
 
-    def step(self, line: str | None, print_line: bool = False) -> None:
+    def __enter__(self) -> Progress:
+        if self.live:
+            self._stack.enter_context(logging_redirect_tqdm(loggers=[logging.getLogger("beets")]))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def begin(self) -> None:
+        """Show the bar (nothing off a terminal)."""
+        if self.live and self.bar is None:
+            self.bar = _WarmBar(total=self.total, desc=self.desc, unit="track", dynamic_ncols=True,
+                                smoothing=0, file=sys.stderr, leave=True)
+
+    def working_on(self, track: str | None) -> None:
+        """Name the track in progress beside the bar."""
+        if self.bar is not None:
+            self.bar.set_postfix_str(_shorten(track) if track else "", refresh=True)
+
+    def finished(self, line: str | None = None, *, echo: bool = False) -> None:
+        """One track is done: ``line`` is its result, printed when ``echo`` (always on stdout), else logged."""
         self.count += 1
-        if print_line and line:
-            self.clear()
-            ui.print_(line)
-        if not self.enabled:
-            return
-        elapsed = time.monotonic() - self.started
-        rate = self.count / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - self.count) / rate if rate > 0 else 0.0
-        sys.stdout.write(f"\r[{self.count}/{self.total}] {rate * 60:.1f} items/min, ETA {_duration(eta)}  ")
-        sys.stdout.flush()
+        if line is not None:
+            if echo:
+                self.print(line)
+            elif not self.live:
+                self.log.info("[{}/{}] {}", self.count, self.total, line)
+        if self.bar is not None:
+            self.bar.finished_one()
 
-    def clear(self) -> None:
-        """Erase the progress line (before printing or logging something else)."""
-        if self.enabled and self.count:
-            sys.stdout.write("\r\033[K")
+    def print(self, line: str) -> None:
+        """Print a line on stdout (above the bar on a terminal)."""
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stdout)
+        else:
+            from beets import ui
+
+            ui.print_(line)
 
     def close(self) -> None:
-        if self.enabled and self.count:
-            sys.stdout.write("\n")
-            sys.stdout.flush()
+        if self.bar is not None:
+            self.bar.set_postfix_str("", refresh=False)
+            self.bar.close()
+            self.bar = None
+        self._stack.close()
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+def say(message: str, *, live: bool, log: logging.Logger | Any) -> None:
+    """Tell the user something at once (e.g. what is loading): on the terminal, or in the log."""
+    if live:
+        tqdm.write(f"emomucs: {message}", file=sys.stderr)
+    else:
+        log.info("{}", message)
+
+
+def _shorten(text: str, width: int = TRACK_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
