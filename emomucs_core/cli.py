@@ -38,35 +38,106 @@ _model_option = click.option(
 @click.option("--separator", default=None, help="Override the bundle's separator, e.g. demucs:htdemucs or offline.")
 @click.option("--demucs-repo", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Local folder with demucs weights (.th/.yaml).")
-def predict(files, model, as_json, device, windows, batch_size, threads, separator, demucs_repo) -> None:
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Append one record per file to this result file (JSON lines; Parquet when it ends in "
+                   ".parquet) as results arrive; files already in it are skipped. Directories in FILES are "
+                   "walked for audio files.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: Ray Data over a pool of predictor actors (needs --out and the [ray] extra).")
+@click.option("--address", default=None, help="Ray cluster address [default: start a local Ray].")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Ray engine without --address: CPUs of the local Ray [default: all cores].")
+@click.option("--actors", type=click.IntRange(min=1), default=None,
+              help="Ray engine: predictor actors [default: one per GPU, else one per CPU].")
+@click.option("--files-per-batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Ray engine: files per batch (the unit of work and of output flushes).")
+def predict(files, model, as_json, device, windows, batch_size, threads, separator, demucs_repo,
+            out, engine, address, jobs, actors, files_per_batch) -> None:
     """Predict valence and arousal of FILES.
 
     Errors go to stderr, one line per file; the exit status is non-zero only
     when no file succeeded.
     """
     from .checkpoint import BundleError
-    from .predictor import Predictor
     from .separation import SeparatorError
 
+    predictor_kwargs = dict(bundle=model, separator=separator, device=device, windows=windows,
+                            batch_size=batch_size, threads=threads, demucs_repo=demucs_repo)
     try:
-        predictor = Predictor(model, separator=separator, device=device, windows=windows,
-                              batch_size=batch_size, threads=threads, demucs_repo=demucs_repo)
+        if engine == "ray":
+            if out is None:
+                raise click.UsageError("--engine ray writes its results to a file: give --out results.jsonl")
+            summary = _predict_on_ray(files, out, address=address, jobs=jobs, actors=actors,
+                                      files_per_batch=files_per_batch, **predictor_kwargs)
+        elif out is not None:
+            summary = _predict_to_file(files, out, **predictor_kwargs)
+        else:
+            summary = _predict_to_stdout(files, as_json, **predictor_kwargs)
     except (BundleError, SeparatorError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    succeeded = 0
+    if out is not None:
+        click.echo(f"{out}: {summary.ok} analysed, {summary.errors} errors, "
+                   f"{summary.skipped} already there", err=True)
+    if not summary.ok and not summary.skipped:
+        sys.exit(1)
+
+
+def _echo_errors(records: list[dict]) -> None:
+    for record in records:
+        if record["error"] is not None:
+            click.echo(f"error: {record['path']}: {record['error']}", err=True)
+
+
+def _predict_on_ray(files, out, **kwargs):
+    from .ray_engine import RayUnavailable, predict_on_ray
+    from .results import ResultsError, collect_inputs
+
+    try:
+        return predict_on_ray(collect_inputs(files), out, on_batch=_echo_errors, **kwargs)
+    except (RayUnavailable, ResultsError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _predict_to_file(files, out, **predictor_kwargs):
+    """The local engine writing to a result file: one record per file, flushed as it comes; resumable."""
+    from .predictor import Predictor
+    from .results import ResultsError, ResultWriter, RunSummary, collect_inputs, pending_paths
+
+    try:
+        inputs = collect_inputs(files)
+        todo = pending_paths(inputs, out)
+        summary = RunSummary(skipped=len(inputs) - len(todo))
+        if todo:
+            with ResultWriter(out) as writer:
+                for result in Predictor(**predictor_kwargs).predict(todo):
+                    record = result.to_dict()
+                    writer.write([record])
+                    _echo_errors([record])
+                    summary.ok += result.ok
+                    summary.errors += not result.ok
+    except ResultsError as exc:
+        raise click.ClickException(str(exc)) from None
+    return summary
+
+
+def _predict_to_stdout(files, as_json, **predictor_kwargs):
+    from .predictor import Predictor
+    from .results import RunSummary
+
+    summary = RunSummary()
     if not as_json:
         click.echo(f"{'valence':>7} {'arousal':>7}  {'dominant':<8} file")
-    for result in predictor.predict(files):
+    for result in Predictor(**predictor_kwargs).predict(files):
         if not result.ok:
+            summary.errors += 1
             click.echo(f"error: {result.path}: {result.error}", err=True)
             continue
-        succeeded += 1
+        summary.ok += 1
         if as_json:
             click.echo(json.dumps(result.to_dict()))
         else:
             click.echo(f"{result.valence:7.3f} {result.arousal:7.3f}  {result.dominant_source or '-':<8} {result.path}")
-    if not succeeded:
-        sys.exit(1)
+    return summary
 
 
 @main.command()
