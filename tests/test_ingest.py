@@ -12,7 +12,7 @@ from beets.ui import UserError
 from click.testing import CliRunner
 
 from beetsplug.emomucs.fields import CONFIDENCE_FIELD, MARGIN_FIELD, MODEL_FIELD, SOURCES, source_field, value_without_album as own
-from beetsplug.emomucs.ingest import ResultsError, check_record, read_records
+from beetsplug.emomucs.ingest import check_record
 from emomucs_core.cli import main
 from emomucs_core.predictor import Predictor
 from plugin_fixtures import env, make_track, plugin_bundle, plugin_config, read_tags  # noqa: F401
@@ -121,11 +121,12 @@ def test_query_pretend_and_repeated_paths(env, plugin_config, predicted, tmp_pat
     env.load(**plugin_config)
     first, second, third = add_album(env, album)
     twice = tmp_path / "twice.jsonl"
-    twice.write_text(results.read_text() + "{broken\n" + results.read_text())
+    unsound = dict(records_of(results)[0], valence=1.7)  # outside 0..1: never stored
+    twice.write_text(results.read_text() + json.dumps(unsound) + "\n" + results.read_text())
     env.run_command("emomucs", "--from-results", str(twice), "-p", f"title:{first.title}")
     assert capsys.readouterr().out.count(f"{format(first)}: valence 0.") == 2
     assert own(env.lib.get_item(first.id), "valence") is None  # pretend: nothing stored
-    assert "twice.jsonl:6: unusable record (not JSON (Expecting property name enclosed in double quotes))" in caplog.text
+    assert f"{twice}: record 6: unusable (valence is 1.7, not a number in [0, 1])" in caplog.messages
     assert (f"{twice}: 2 would be stored (pretend), 2 error records, 6 unmatched, 0 refused, 1 unusable, "
             "5 repeated paths (the later record wins)") in caplog.text
     assert "results match no item of the query (by path)" in caplog.text
@@ -136,8 +137,12 @@ def test_query_pretend_and_repeated_paths(env, plugin_config, predicted, tmp_pat
 
 def test_unreadable_results_file_is_one_clear_error(env, plugin_config, tmp_path):
     env.load(**plugin_config)
-    with pytest.raises(UserError, match=r"missing.jsonl: cannot read results \(No such file or directory\)"):
+    with pytest.raises(UserError, match=r"missing.jsonl: no such result file"):
         env.run_command("emomucs", "--from-results", str(tmp_path / "missing.jsonl"))
+    torn = tmp_path / "torn.jsonl"
+    torn.write_text('{"path": "/m/a.flac"}\n{broken\n{"path": "/m/b.flac"}\n')
+    with pytest.raises(UserError, match=r"torn.jsonl: line 2 is not a JSON object"):
+        env.run_command("emomucs", "--from-results", str(torn))
 
 
 GOOD = {"path": "/m/a.flac", "valence": 0.4, "arousal": 0.7, "model_id": "m-1", "dominant_source": "drums", "error": None,
@@ -161,28 +166,24 @@ def test_unsound_records_are_named_not_stored(change, reason):
     assert problem is None if reason is None else reason in problem
 
 
-def test_reading_jsonl_names_bad_lines_and_missing_files(tmp_path):
-    path = tmp_path / "r.jsonl"
-    path.write_text(json.dumps(GOOD) + "\n\n{broken\n[1, 2]\n" + json.dumps(GOOD) + "\n")
-    records = list(read_records(path))
-    assert [(r.where, r.problem) for r in records] == [
-        ("r.jsonl:1", None), ("r.jsonl:3", "not JSON (Expecting property name enclosed in double quotes)"),
-        ("r.jsonl:4", "not a JSON object"), ("r.jsonl:5", None)]
-    with pytest.raises(ResultsError, match="missing.jsonl: cannot read results"):
-        list(read_records(tmp_path / "missing.jsonl"))
+def test_ray_engine_parquet_parts_are_stored(env, plugin_config, predicted, tmp_path, caplog):
+    """The Ray engine's Parquet output (a folder of parts, written by its ResultWriter) loads like JSON lines."""
+    pytest.importorskip("pyarrow")
+    from emomucs_core.results import ResultWriter
 
-
-def test_reading_parquet(tmp_path, predicted):
-    pa = pytest.importorskip("pyarrow")
-    import pyarrow.parquet as pq
-
-    _, results = predicted
+    album, results = predicted
+    env.load(**plugin_config)
+    items = add_album(env, album)
     rows = records_of(results)
-    path = tmp_path / "r.parquet"
-    pq.write_table(pa.Table.from_pylist(rows), path)
-    records = list(read_records(path))
-    assert [r.where for r in records] == [f"r.parquet:row {n}" for n in range(1, len(rows) + 1)]
-    for record, row in zip(records, rows):
-        assert check_record(record.data, SOURCES) is None
-        assert {k: record.data[k] for k in ("path", "valence", "error", "contributions")} == \
-            {k: row[k] for k in ("path", "valence", "error", "contributions")}
+    out = tmp_path / "results.parquet"
+    with ResultWriter(out) as writer:
+        writer.write(rows[:2])
+        writer.write(rows[2:])
+    env.run_command("emomucs", "--from-results", str(out))
+    assert f"{out}: 3 stored, 1 error records, 1 unmatched, 0 refused, 0 unusable" in caplog.messages
+    records = {r["path"]: r for r in rows}
+    for item in items:
+        stored, record = env.lib.get_item(item.id), records[os.fsdecode(item.path)]
+        assert stored["valence"] == pytest.approx(record["valence"], rel=1e-12)
+        assert stored[source_field("bass", "arousal")] == pytest.approx(record["contributions"]["bass"]["arousal"],
+                                                                        rel=1e-12)

@@ -107,16 +107,21 @@ def playlist(points, opts) -> None:
 
 
 def from_results(plugin, lib: Library, opts, args: list[str]) -> None:
-    from .ingest import ResultsError, ingest, read_records
+    from emomucs_core.results import ResultsError, iter_results
+
+    from .ingest import ingest
 
     try:
-        report = ingest(plugin, lib, lib.items(args), read_records(opts.from_results),
+        report = ingest(plugin, lib, lib.items(args), iter_results(opts.from_results),
                         force=bool(opts.force), write=plugin.should_write(opts.write), pretend=opts.pretend)
     except ResultsError as exc:
         raise ui.UserError(str(exc)) from None
+    except ImportError:
+        raise ui.UserError(f"{opts.from_results}: reading Parquet needs pyarrow "
+                           "(pip install 'beets-emomucs[ray]')") from None
     log = plugin._log
-    for where, problem in report.invalid:
-        log.error("{}: unusable record ({})", where, problem)
+    for number, problem in report.invalid:
+        log.error("{}: record {}: unusable ({})", opts.from_results, number, problem)
     _listed(log, ("error record (nothing stored)", "error records (nothing stored)"),
             [f"{path}: {error}" for path, error in report.errors])
     where = "item of the query" if args else "library item"

@@ -1,19 +1,19 @@
 """``beet emomucs --from-results FILE``: store results computed elsewhere (``emomucs predict --json``, Ray).
 
-The file holds one record per analysed file (``Prediction.to_dict()``): JSON
-lines, or Parquet when the name ends in ``.parquet`` and pyarrow is installed.
-Records are matched to library items by path only (normalised as beets
-normalises paths, nothing guessed); a matched record is stored with the
-plugin's own code, exactly as a local run stores a prediction.
+The file holds one record per analysed file (``Prediction.to_dict()``), read
+by :func:`emomucs_core.results.iter_results`: JSON lines, or the Ray engine's
+Parquet parts when the name ends in ``.parquet`` (needs pyarrow). Records are
+matched to library items by path only (normalised as beets normalises paths,
+nothing guessed); a matched record is stored with the plugin's own code,
+exactly as a local run stores a prediction.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,70 +24,11 @@ from .fields import SOURCES
 TRANSACTION_SIZE = 200
 
 
-class ResultsError(Exception):
-    """The results file cannot be read at all; the message names it and says why."""
-
-
-@dataclass
-class Record:
-    """One line (or row) of a results file: the record, or why it cannot be used."""
-
-    where: str  # "results.jsonl:12"
-    data: dict[str, Any] | None = None
-    problem: str | None = None
-
-
-def read_records(path: str | Path) -> Iterator[Record]:
-    """The records of a JSON-lines or Parquet results file, in file order.
-
-    Raises ResultsError when the file cannot be opened (or Parquet is asked for without pyarrow);
-    a bad line is yielded as a Record with ``problem`` set, and reading goes on.
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".parquet":
-        yield from _parquet_records(path)
-        return
-    try:
-        f = path.open(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise ResultsError(f"{path}: cannot read results ({exc.strerror or exc})") from None
-    with f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path.name}:{number}"
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield Record(where, problem=f"not JSON ({exc.msg})")
-                continue
-            yield Record(where, data) if isinstance(data, dict) else Record(where, problem="not a JSON object")
-
-
-def _parquet_records(path: Path) -> Iterator[Record]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise ResultsError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
-    try:
-        parquet = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises its own error types for unreadable files
-        raise ResultsError(f"{path}: cannot read results ({str(exc).splitlines()[0]})") from None
-    row = 0
-    for batch in parquet.iter_batches():
-        for data in batch.to_pylist():
-            row += 1
-            # A struct column holds every source; a record without contributions reads back as all None.
-            if isinstance(data.get("contributions"), dict):
-                data["contributions"] = {s: c for s, c in data["contributions"].items() if c is not None}
-            yield Record(f"{path.name}:row {row}", data)
-
-
 def check_record(data: dict[str, Any], sources: tuple[str, ...]) -> str | None:
     """Why a record cannot be stored (a one-line reason), or None when it is sound.
 
-    An error record is sound (it is reported, not stored). A result needs a
-    path, a model id, valence and arousal in [0, 1], and finite numeric
+    An error record is sound (it is reported, not stored). A result needs an
+    absolute path, a model id, valence and arousal in [0, 1], and finite numeric
     contributions of known sources: wrong values must never be stored quietly.
     """
     if not isinstance(data.get("path"), str) or not os.path.isabs(data["path"]):
@@ -135,7 +76,7 @@ class IngestReport:
     stored: int = 0
     unmatched: list[str] = field(default_factory=list)  # record paths matching no item of the query
     errors: list[tuple[str, str]] = field(default_factory=list)  # error records (path, error)
-    invalid: list[tuple[str, str]] = field(default_factory=list)  # unusable lines (where, reason)
+    invalid: list[tuple[int, str]] = field(default_factory=list)  # unusable records (number from 1, reason)
     refused: dict[str, int] = field(default_factory=dict)  # other model id -> records refused
     repeated: int = 0  # records for a path already seen in this file (the later one wins)
     write_failures: int = 0
@@ -145,7 +86,7 @@ def ingest(
     plugin,
     lib,
     items,
-    records: Iterator[Record],
+    records: Iterable[dict[str, Any]],
     *,
     force: bool = False,
     write: bool = False,
@@ -166,13 +107,12 @@ def ingest(
     seen: set[bytes] = set()
     albums: set[int | None] = set()
     try:
-        for chunk in _chunks(records, TRANSACTION_SIZE):
+        for chunk in _chunks(enumerate(records, 1), TRANSACTION_SIZE):
             with lib.transaction():
-                for record in chunk:
-                    data = record.data
-                    problem = record.problem or check_record(data, SOURCES)
+                for number, data in chunk:
+                    problem = check_record(data, SOURCES)
                     if problem:
-                        report.invalid.append((record.where, problem))
+                        report.invalid.append((number, problem))
                         continue
                     key = util.normpath(data["path"])
                     report.repeated += key in seen
