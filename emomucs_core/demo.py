@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         beet(config, "ls", "-f", "$title  arousal $arousal", "arousal:..0.1")
         beet(config, "ls", "-a", "-f", "$album  valence $valence  arousal $arousal")  # album means
         beet(config, "emomucs", "--count")
+        beet(config, "ls", "-f", "$title  $mood")  # the quadrant in words
         beet(config, "emomucs", "--explain", "title:Sunny Day")  # each source's part, in words
         map_png = root / "map.png" if args.keep else Path(tempfile.gettempdir()) / "emomucs-demo-map.png"
         beet(config, "emomucs", "--map", str(map_png), "--map-albums")

@@ -124,7 +124,7 @@ def test_query_pretend_and_repeated_paths(env, plugin_config, predicted, tmp_pat
     unsound = dict(records_of(results)[0], valence=1.7)  # outside 0..1: never stored
     twice.write_text(results.read_text() + json.dumps(unsound) + "\n" + results.read_text())
     env.run_command("emomucs", "--from-results", str(twice), "-p", f"title:{first.title}")
-    assert capsys.readouterr().out.count(f"{format(first)}: valence 0.") == 2
+    assert capsys.readouterr().out.count(f"{format(first)}: valence 0.") == 2  # the local run's -p line
     assert own(env.lib.get_item(first.id), "valence") is None  # pretend: nothing stored
     assert f"{twice}: record 6: unusable (valence is 1.7, not a number in [0, 1])" in caplog.messages
     assert (f"{twice}: 2 would be stored (pretend), 2 error records, 6 unmatched, 0 refused, 1 unusable, "

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fields import SOURCES
+from .fields import SOURCES, value_without_album
 
 #: Records stored per database transaction.
 TRANSACTION_SIZE = 200
@@ -133,21 +133,20 @@ def ingest(
 
 
 def _store(plugin, item, prediction, report: IngestReport, *, write: bool, pretend: bool) -> None:
-    """Store one prediction into ``item`` (and its file's tags when ``write``), as a local run does."""
+    """Store one prediction into ``item`` (and its file's tags when ``write``), in a local run's order."""
     from beets import ui
+
+    from . import DEFAULT_FIELDS
 
     report.stored += 1
     if pretend:
-        ui.print_(f"{format(item)}: valence {prediction.valence:.3f}, arousal {prediction.arousal:.3f}")
+        old = {key: value_without_album(item, plugin.fields[key]) for key in DEFAULT_FIELDS}
+        ui.print_(plugin.result_line(item, prediction, old))
         return
     plugin.apply(item, prediction)
-    item.store()
-    if not write:
-        return
-    if plugin.write_item_tags(item):
-        item.store(fields=["mtime"])
-    else:
+    if write and not plugin.write_item_tags(item):
         report.write_failures += 1
+    item.store()  # after the file is whole, as a local run does
 
 
 def _chunks(iterable, size: int) -> Iterator[list]:
