@@ -54,7 +54,15 @@ def test_explain_lines_carry_values_baseline_and_one_row_per_source():
     # the largest contribution (drums' arousal, 0.20) fills its half of the chart
     drums_arousal = [line for line in lines if line.strip().startswith("drums") and "+0.20" in line][0]
     assert "█" * HALF_WIDTH in drums_arousal
-    assert lines[-1] == "  dominant source: drums"
+    # drums |0.03| + |0.20| = 0.23 lead vocals 0.14 by 0.09
+    assert lines[-1] == "  dominant source: drums (drums 0.090 ahead of vocals)"
+
+
+def test_a_near_tie_is_called_mixed():
+    close = {"vocals": {"valence": 0.10, "arousal": 0.05}, "drums": {"valence": -0.09, "arousal": 0.055},
+             "bass": {"valence": 0.0, "arousal": 0.01}, "other": {"valence": 0.01, "arousal": 0.0}}
+    lines = explain(TrackPoint("A - B", valence=0.6, arousal=0.6, contributions=close))
+    assert lines[-1] == "  dominant source: mixed (no source leads clearly: vocals 0.005 ahead of drums)"
 
 
 def test_explain_says_when_there_is_nothing_to_explain():

@@ -7,7 +7,8 @@ shows how far one source moves the value from there.
 
 from __future__ import annotations
 
-from .labels import mood
+from .fields import DIMENSIONS
+from .labels import MIXED, dominance, mood
 from .points import TrackPoint
 
 #: A contribution smaller than this (in unit values) "hardly changes" the value.
@@ -62,9 +63,9 @@ def explain(point: TrackPoint, *, unicode: bool = True) -> list[str]:
     if not point.contributions:
         lines.append("  no per-source contributions (the model does not separate sources)")
         return lines
-    scale = max([MIN_FULL_SCALE] + [abs(c[d]) for c in point.contributions.values() for d in ("valence", "arousal")])
+    scale = max([MIN_FULL_SCALE] + [abs(c[d]) for c in point.contributions.values() for d in DIMENSIONS])
     width = max(len(s) for s in point.contributions)
-    for dim in ("valence", "arousal"):
+    for dim in DIMENSIONS:
         value = getattr(point, dim)
         baseline = value - sum(c[dim] for c in point.contributions.values())
         lines.append(f"  {dim} {value:.3f}: {baseline:.3f} with no source, then")
@@ -73,6 +74,19 @@ def explain(point: TrackPoint, *, unicode: bool = True) -> list[str]:
             lines.append(
                 f"    {source:<{width}} {bar(c, scale, unicode=unicode)} {c:+.2f}  {describe(source, dim, c)}"
             )
-    if point.dominant_source:
-        lines.append(f"  dominant source: {point.dominant_source}")
+    lines.append(f"  {dominance_words(point.contributions)}")
     return lines
+
+
+def dominance_words(contributions: dict[str, dict[str, float]]) -> str:
+    """Which source moves the emotion most (``|c_valence| + |c_arousal|``), and by how much over the next.
+
+    Uses the plugin's own rule (:func:`labels.dominance`), ``mixed`` included.
+    """
+    lead = dominance(contributions)
+    if lead.runner_up is None:
+        return f"dominant source: {lead.leader}"
+    gap = f"{lead.leader} {lead.margin:.3f} ahead of {lead.runner_up}"
+    if lead.label == MIXED:
+        return f"dominant source: mixed (no source leads clearly: {gap})"
+    return f"dominant source: {lead.leader} ({gap})"
