@@ -74,7 +74,7 @@ def draw_map(
                for s in SOURCE_COLOURS if counts[s]]
     if counts[None]:
         handles.append(Line2D([], [], ls="", marker="o", markersize=8, color=OTHER_COLOUR,
-                              label=f"no clear source ({counts[None]})"))
+                              label=f"mixed ({counts[None]})"))
     if albums:
         ax.scatter([a.valence for a in albums], [a.arousal for a in albums], s=4 * DOT_SIZE, marker="D",
                    facecolors="none", edgecolors="black", linewidths=1.5, zorder=4, clip_on=False)
