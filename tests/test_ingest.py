@@ -110,7 +110,7 @@ def test_error_records_store_nothing_and_other_models_need_force(env, plugin_con
     broken = Item.from_path(str(album.parent / "stray.flac"))
     env.lib.add(broken)
     error_file = tmp_path / "error.jsonl"
-    error_file.write_text(json.dumps({"path": os.fsdecode(broken.path), "error": "cannot decode", "model_id": "x"}))
+    error_file.write_text(json.dumps({"path": os.fsdecode(broken.path), "error": "cannot decode", "model_id": "x"}) + "\n")
     env.run_command("emomucs", "--from-results", str(error_file))
     assert f"{os.fsdecode(broken.path)}: cannot decode" in caplog.text
     assert own(env.lib.get_item(broken.id), "emomucs_error") is None
