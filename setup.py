@@ -27,6 +27,7 @@ setup(
         "av>=12.0",  # PyAV bundles FFmpeg: m4a/AAC, ALAC, WMA without a system ffmpeg
         "safetensors>=0.4",
         "numpy>=1.24",
+        "tqdm>=4.60",  # the plugin's progress bar (demucs installs it too)
     ],
     extras_require={
         "train": ["scikit-learn>=1.3", "matplotlib>=3.7"],

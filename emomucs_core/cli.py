@@ -166,8 +166,33 @@ def info(model, as_json) -> None:
                f"FFT {bundle.mel.n_fft}, hop {bundle.mel.hop_length}, {bundle.window_seconds:g}-s windows")
     click.echo(f"separator  {sep['backend'] + ':' + sep.get('model', '') if sep else 'none (mix only)'}")
     for title, section in (("data", bundle.data), ("metrics", bundle.metrics)):
-        if section:
-            click.echo(f"{title:<10} {json.dumps(section, indent=None)[:2000]}")
+        for n, line in enumerate(_card_lines(section)):
+            click.echo(f"{title if n == 0 else '':<10} {line}")
+
+
+def _card_lines(section: dict, depth: int = 0) -> list[str]:
+    """A bundle header section as readable lines: rounded numbers, ``mean ± std``, no file paths.
+
+    Top-level values share wrapped lines; a nested section gets its name, then one value per line.
+    """
+    import textwrap
+
+    flat, nested = [], []
+    for key, value in section.items():
+        if isinstance(value, dict) and not {"mean", "std"} <= value.keys():
+            nested += [key, *(f"  {line}" for line in _card_lines(value, depth + 1))]
+        elif not (isinstance(value, str) and ("/" in value or "\\" in value)):  # development paths
+            flat.append(f"{key} {_card_value(value)}")
+    head = flat if depth else textwrap.wrap(", ".join(flat), 88, break_on_hyphens=False, break_long_words=False)
+    return head + nested
+
+
+def _card_value(value) -> str:
+    if isinstance(value, dict):
+        return f"{_card_value(value['mean'])} ± {_card_value(value['std'])}"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
 _DATASETS = ("pmemo", "4q", "deam", "csv")
 
 

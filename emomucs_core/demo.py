@@ -86,13 +86,13 @@ def main(argv: list[str] | None = None) -> None:
               flush=True)
         beet(config, "stats", quiet=True)  # creates the library (beets prints notices on a new one)
         beet(config, "import", "-A", "-q", str(root / "incoming"))
-        beet(config, "ls", "-f", "$title  valence $valence  arousal $arousal  dominant $dominant_source")
+        beet(config, "ls", "-f", "$title  valence $valence  arousal $arousal  mood $mood  dominant $dominant_source")
         beet(config, "ls", "-f", "$title  valence $valence", "valence:0.5..")
         beet(config, "ls", "-f", "$valence  $arousal  $title", "valence+")  # numeric sort
         beet(config, "ls", "-f", "$title  arousal $arousal", "arousal:..0.1")
-        beet(config, "ls", "-a", "-f", "$album  valence $valence  arousal $arousal")  # album means
+        beet(config, "ls", "-f", "$title", "mood:calm")  # the mood word is queryable
+        beet(config, "ls", "-a", "-f", "$album  valence $valence  arousal $arousal  (means of $emomucs_analysed tracks)")
         beet(config, "emomucs", "--count")
-        beet(config, "ls", "-f", "$title  $mood")  # the quadrant in words
         beet(config, "emomucs", "--explain", "title:Sunny Day")  # each source's part, in words
         map_png = root / "map.png" if args.keep else Path(tempfile.gettempdir()) / "emomucs-demo-map.png"
         beet(config, "emomucs", "--map", str(map_png), "--map-albums")

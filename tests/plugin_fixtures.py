@@ -57,7 +57,7 @@ def read_tags(path: str | bytes | Path) -> dict[str, str]:
 def other_tags(path: str | bytes | Path) -> dict[str, Any]:
     """Tags that are not the plugin's, read with mutagen (to prove they are untouched)."""
     f = mutagen.File(os.fsdecode(path))
-    skip = ("VALENCE", "AROUSAL", "DOMINANT_SOURCE")
+    skip = ("VALENCE", "AROUSAL", "DOMINANT_SOURCE", "EMOMUCS_MODEL")
     return {str(k): str(f.tags[k]) for k in f.tags.keys() if not any(s in str(k).upper() for s in skip)}
 
 

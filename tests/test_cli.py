@@ -58,3 +58,20 @@ def test_info_prints_the_model_card(bundle_path):
     assert "separator  demucs:htdemucs" in out.output
     card = json.loads(CliRunner().invoke(main, ["info", "--model", str(bundle_path), "--json"]).output)
     assert card["format_version"] == 1 and card["id"].startswith("test-")
+
+
+def test_info_card_is_readable(tmp_path):
+    """Rounded numbers and ``mean ± std``, no development paths; ``--json`` keeps the raw header."""
+    from conftest import make_bundle
+
+    bundle = make_bundle()
+    bundle.data = {"dataset": "4q", "source": "../shared/data/4q-dev", "clips": 600}
+    bundle.metrics = {"cross_validation": {"valence_r2": {"mean": 0.39001214889942, "std": 0.0687862550938}},
+                      "final_val": {"quadrant_acc": 0.575123456}}
+    path = bundle.save(tmp_path / "card.safetensors")
+    out = CliRunner().invoke(main, ["info", "--model", str(path)]).output
+    assert "data       dataset 4q, clips 600\n" in out and "4q-dev" not in out
+    assert "valence_r2 0.390 ± 0.069" in out and "quadrant_acc 0.575\n" in out and "0.3900121" not in out
+    card = json.loads(CliRunner().invoke(main, ["info", "--model", str(path), "--json"]).output)
+    assert card["data"]["source"] == "../shared/data/4q-dev"
+    assert card["metrics"]["cross_validation"]["valence_r2"]["mean"] == 0.39001214889942

@@ -73,9 +73,13 @@ def test_modify_updates_the_album_mean_and_the_count(env):
     env.run_command("modify", "-y", "-W", "title:t2", "valence=0.1", "arousal=0.3")
     fresh = env.lib.get_album(album.id)
     assert fresh["valence"] == pytest.approx(0.5) and fresh[ANALYSED_FIELD] == 3
+    # The mood follows values changed by hand.
+    assert env.lib.items("title:t2").get()["mood"] == "sad"
+    env.run_command("modify", "-y", "-W", "title:t2", "valence=0.9")
+    assert env.lib.items("title:t2").get()["mood"] == "calm"
     env.run_command("modify", "-y", "-W", "title:t1", "valence!", "arousal!")
     fresh = env.lib.get_album(album.id)
-    assert fresh["valence"] == pytest.approx(0.45) and fresh[ANALYSED_FIELD] == 2
+    assert fresh["valence"] == pytest.approx(0.85) and fresh[ANALYSED_FIELD] == 2
 
 
 @pytest.mark.parametrize("value", ["abc", "", "1.5", "-0.1"])

@@ -16,12 +16,11 @@ from pathlib import Path
 import mutagen
 import pytest
 from beets.library import Item
-from mutagen.asf import ASF
 from mutagen.id3 import TXXX
-from mutagen.mp4 import MP4, MP4FreeForm
+from mutagen.mp4 import MP4FreeForm
 
 from beetsplug.emomucs.writing import write_tags
-from plugin_fixtures import FORMATS, env, make_track, other_tags, read_tags  # noqa: F401
+from plugin_fixtures import FORMATS, env, make_track, read_tags  # noqa: F401
 
 VALUES = {"valence": 0.61234, "arousal": 0.2, "dominant_source": "bass", "mood": "calm",
           "emomucs_model": "emomucs-test-1234abcd"}

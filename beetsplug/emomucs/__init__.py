@@ -216,6 +216,8 @@ class EmoMucsPlugin(BeetsPlugin):
         """Set the item's fields from a prediction (does not store)."""
         if not prediction.ok:
             item[ERROR_FIELD] = prediction.error
+            if value_without_album(item, PENDING_FIELD) is not None:
+                del item[PENDING_FIELD]  # failed is an answer too: retried only with -f
             return
         v, a = prediction.valence, prediction.arousal
         item[self.fields["valence"]] = v
@@ -242,8 +244,9 @@ class EmoMucsPlugin(BeetsPlugin):
         stored = {key: value_without_album(item, self.fields[key] if key != "model" else MODEL_FIELD)
                   for key in self.tag_attrs}
         values = {self.tag_attrs[key]: value for key, value in stored.items() if value is not None}
-        if self.config["mood_tag"].get(bool) and value_without_album(item, self.fields["mood"]):
-            values[MOOD_ATTR] = value_without_album(item, self.fields["mood"])
+        v, a = (value_without_album(item, self.fields[d]) for d in DIMENSIONS)
+        if self.config["mood_tag"].get(bool) and v is not None and a is not None:
+            values[MOOD_ATTR] = labels.mood(v, a)  # from the values written beside it, even before a store
         return values
 
     def write_item_tags(self, item: Item) -> bool:
@@ -289,24 +292,42 @@ class EmoMucsPlugin(BeetsPlugin):
             album.store(inherit=False)
 
     def on_database_change(self, lib: Library, model) -> None:
-        """Remember the albums of changed tracks (``beet modify valence=...``): their means follow at exit."""
+        """Follow changes made by hand (``beet modify valence=...``): the mood at once, album means at exit."""
         from beets.library import Item
 
-        if isinstance(model, Item) and model.album_id is not None:
-            self._changed_albums.add(model.album_id)
+        if isinstance(model, Item):
+            self.sync_mood(model)
+            if model.album_id is not None:
+                self._changed_albums.add(model.album_id)
+
+    def sync_mood(self, item: Item) -> None:
+        """Keep the mood in step with valence and arousal changed by hand (``beet modify valence=0.2``)."""
+        v, a = (value_without_album(item, self.fields[d]) for d in DIMENSIONS)
+        if v is None or a is None or value_without_album(item, self.fields["mood"]) == labels.mood(v, a):
+            return
+        item[self.fields["mood"]] = labels.mood(v, a)
+        item[CONFIDENCE_FIELD] = labels.mood_confidence(v, a)
+        item.store()
 
     def on_cli_exit(self, lib: Library) -> None:
         if self._changed_albums:
             self.update_albums(lib, set(self._changed_albums))
 
     def mark_pending(self, items: list[Item]) -> None:
-        """Mark items an interrupted run did not reach: the next run analyses them, even without -f."""
-        if not items or items[0]._db is None:
+        """Mark items an interrupted run did not reach: the next run analyses them, even without -f.
+
+        Marked on fresh copies from the database: the item in progress may hold
+        results in memory that must not be stored.
+        """
+        lib = items[0]._db if items else None
+        if lib is None:
             return
-        with items[0]._db.transaction():
-            for item in items:
-                item[PENDING_FIELD] = 1
-                item.store(fields=[PENDING_FIELD])
+        with lib.transaction():
+            for stale in items:
+                item = lib.get_item(stale.id)
+                if item is not None:
+                    item[PENDING_FIELD] = 1
+                    item.store()
 
     # -- analysis loop ----------------------------------------------------------
     def analyse(
@@ -339,7 +360,7 @@ class EmoMucsPlugin(BeetsPlugin):
                 progress.total = len(items)
             if not items:
                 return 0, 0
-            left = list(items)
+            finished = 0
             try:
                 results = self.predictions([util.syspath(i.path) for i in items], **predictor_options)
                 progress.begin()
@@ -356,13 +377,13 @@ class EmoMucsPlugin(BeetsPlugin):
                         if write and prediction.ok:
                             self.write_item_tags(item)
                         item.store()  # after the file is whole: an interrupted write stores nothing
-                    left.pop(0)
+                    finished += 1
                     progress.working_on(format(items[n + 1]) if n + 1 < len(items) else None)
                     line = self.result_line(item, prediction, old) if prediction.ok else None
                     progress.finished(line, echo=echo)
             except KeyboardInterrupt:
                 if not pretend:
-                    self.mark_pending(left)
+                    self.mark_pending(items[finished:])
                 raise
             finally:
                 if not pretend and lib is not None:
@@ -439,7 +460,8 @@ class EmoMucsPlugin(BeetsPlugin):
         except KeyboardInterrupt:
             if not opts.pretend:
                 left = sum(1 for i in lib.items(args) if value_without_album(i, PENDING_FIELD))
-                again = " ".join(["beet emomucs", *(["-w"] if write else []), *map(shlex.quote, args)])
+                flag = ["-w"] if write else ["-W"] if opts.write is False else []
+                again = " ".join(["beet emomucs", *flag, *map(shlex.quote, args)])
                 self._log.warning("interrupted: finished tracks are stored; run `{}` to analyse the {} left",
                                   again, left)
             raise
