@@ -31,8 +31,10 @@ def add_options(parser: OptionParser) -> None:
                       help="with --map: also draw album means")
     parser.add_option("--playlist", metavar="FILE.m3u", default=None,
                       help="write a playlist moving from one mood to another (--from, --to, -n); analyse nothing")
-    parser.add_option("--from", dest="from_mood", metavar="MOOD", default=None, help="playlist start: happy, tense, sad or calm")
-    parser.add_option("--to", dest="to_mood", metavar="MOOD", default=None, help="playlist end: happy, tense, sad or calm")
+    parser.add_option("--from", dest="from_mood", metavar="MOOD", default=None,
+                      help="playlist start: happy, tense, sad or calm")
+    parser.add_option("--to", dest="to_mood", metavar="MOOD", default=None,
+                      help="playlist end: happy, tense, sad or calm")
     parser.add_option("-n", "--length", type="int", default=20, help="tracks in the playlist (default 20)")
     parser.add_option("--from-results", metavar="FILE", default=None,
                       help="store results of `emomucs predict --json` or the Ray engine (.jsonl, .parquet)")

@@ -44,7 +44,6 @@ def draw_map(
     out: str | Path,
     *,
     albums: list[AlbumPoint] | None = None,
-    title: str | None = None,
 ) -> int:
     """Write the map of the analysed ``points`` to the PNG ``out``; returns how many dots it holds.
 
@@ -69,7 +68,8 @@ def draw_map(
                 color="0.85", zorder=0)
     counts = Counter(p.dominant_source if p.dominant_source in SOURCE_COLOURS else None for p in analysed)
     ax.scatter([p.valence for p in analysed], [p.arousal for p in analysed], s=DOT_SIZE,
-               c=[colour_of(p.dominant_source) for p in analysed], edgecolors="white", linewidths=0.8, zorder=3, clip_on=False)
+               c=[colour_of(p.dominant_source) for p in analysed], edgecolors="white", linewidths=0.8, zorder=3,
+               clip_on=False)  # a dot on the border stays whole
     handles = [Line2D([], [], ls="", marker="o", markersize=8, color=colour_of(s), label=f"{s} ({counts[s]})")
                for s in SOURCE_COLOURS if counts[s]]
     if counts[None]:
@@ -86,7 +86,7 @@ def draw_map(
     if handles:
         fig.legend(handles=handles, title="dominant source", loc="upper left",
                    bbox_to_anchor=(AXES_RECT[0] + AXES_RECT[2] + 0.02, AXES_RECT[1] + AXES_RECT[3]), frameon=False)
-    ax.set_title(title or f"{len(analysed)} tracks on the valence/arousal plane")
+    ax.set_title(f"{len(analysed)} tracks on the valence/arousal plane")
     with replace_atomically(out) as f:
         fig.savefig(f, format="png", dpi=DPI)
     return len(analysed)
