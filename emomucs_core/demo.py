@@ -93,6 +93,10 @@ def main(argv: list[str] | None = None) -> None:
         beet(config, "ls", "-f", "$title", "mood:calm")  # the mood word is queryable
         beet(config, "ls", "-a", "-f", "$album  valence $valence  arousal $arousal  (means of $emomucs_analysed tracks)")
         beet(config, "emomucs", "--count")
+        beet(config, "emomucs", "--explain", "title:Sunny Day")  # each source's part, in words
+        map_png = root / "map.png" if args.keep else Path(tempfile.gettempdir()) / "emomucs-demo-map.png"
+        beet(config, "emomucs", "--map", str(map_png), "--map-albums")
+        print(f"\nthe library on the valence/arousal plane: {map_png}", flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from beets import config, ui, util
 from beets.plugins import BeetsPlugin
 
+from . import commands as view_commands
 from . import labels
 from .claims import Claim
 from .errors import SetupError, model_errors, one_line
@@ -444,10 +445,17 @@ class EmoMucsPlugin(BeetsPlugin):
         cmd.parser.add_option("-j", "--jobs", type="int", default=None, help="worker processes (default: the jobs option; 0: one per core)")
         cmd.parser.add_option("-m", "--missing", action="store_true", default=False, help="list the items that would be analysed, analyse nothing")
         cmd.parser.add_option("-c", "--count", action="store_true", default=False, help="count the items that would be analysed, analyse nothing")
+        view_commands.add_options(cmd.parser)
         cmd.func = self.command
         return [cmd]
 
     def command(self, lib: Library, opts, args: list[str]) -> None:
+        if view_commands.wanted(opts):
+            try:
+                view_commands.run(self, lib, opts, args)
+            except model_errors() as exc:
+                raise ui.UserError(str(exc)) from None
+            return
         force = opts.force if opts.force is not None else self.config["force"].get(bool)
         live = sys.stderr.isatty()
         selecting = not (opts.missing or opts.count)

@@ -1,0 +1,149 @@
+"""The options of ``beet emomucs`` that show or import results instead of analysing.
+
+``--explain``, ``--map``, ``--playlist`` and ``--from-results``: registered on
+the command's parser by :func:`add_options`, run by :func:`run` when given.
+"""
+
+from __future__ import annotations
+
+import sys
+from optparse import OptionParser
+from typing import TYPE_CHECKING
+
+from beets import ui
+
+from .points import track_point
+
+if TYPE_CHECKING:
+    from beets.library import Library
+
+#: How many unmatched paths and error records are listed without ``-v``.
+LIST_LIMIT = 10
+
+
+def add_options(parser: OptionParser) -> None:
+    """Register the view and ingest options on ``beet emomucs``'s parser."""
+    parser.add_option("--explain", action="store_true", default=False,
+                      help="show each source's contribution to valence and arousal; analyse nothing")
+    parser.add_option("--map", metavar="FILE.png", default=None,
+                      help="draw the matching tracks on the valence/arousal plane; analyse nothing")
+    parser.add_option("--map-albums", action="store_true", default=False,
+                      help="with --map: also draw album means")
+    parser.add_option("--playlist", metavar="FILE.m3u", default=None,
+                      help="write a playlist moving from one mood to another (--from, --to, -n); analyse nothing")
+    parser.add_option("--from", dest="from_mood", metavar="MOOD", default=None,
+                      help="playlist start: happy, tense, sad or calm")
+    parser.add_option("--to", dest="to_mood", metavar="MOOD", default=None,
+                      help="playlist end: happy, tense, sad or calm")
+    parser.add_option("-n", "--length", type="int", default=20, help="tracks in the playlist (default 20)")
+    parser.add_option("--from-results", metavar="FILE", default=None,
+                      help="store results of `emomucs predict --json` or the Ray engine (.jsonl, .parquet)")
+
+
+def wanted(opts) -> bool:
+    """True when one of these options was given (then the command analyses nothing)."""
+    return bool(opts.explain or opts.map or opts.playlist or opts.from_results)
+
+
+def run(plugin, lib: Library, opts, args: list[str]) -> None:
+    """Run every view/ingest option given; raises ui.UserError with a one-line reason."""
+    if opts.from_results:
+        from_results(plugin, lib, opts, args)
+    if not (opts.explain or opts.map or opts.playlist):
+        return
+    points = [track_point(plugin, item) for item in lib.items(args)]
+    if opts.explain:
+        from .explain import explain
+
+        unicode = (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "") == "utf8"
+        for point in points:
+            for line in explain(point, unicode=unicode):
+                ui.print_(line)
+    if opts.map:
+        draw(plugin, lib, points, opts, args)
+    if opts.playlist:
+        playlist(points, opts)
+
+
+def draw(plugin, lib: Library, points, opts, args: list[str]) -> None:
+    from .moodmap import AlbumPoint, draw_map
+
+    albums = None
+    if opts.map_albums:
+        fields = plugin.fields
+        albums = [AlbumPoint(a.album or "?", a[fields["valence"]], a[fields["arousal"]])
+                  for a in lib.albums(args) if a.get(fields["valence"]) is not None
+                  and a.get(fields["arousal"]) is not None]
+    try:
+        drawn = draw_map(points, opts.map, albums=albums)
+    except ImportError:
+        raise ui.UserError("--map needs matplotlib (pip install 'beets-emomucs[map]')") from None
+    except OSError as exc:
+        raise ui.UserError(f"{opts.map}: cannot write the map ({exc.strerror or exc})") from None
+    skipped = len(points) - drawn
+    plugin._log.info("{}: {} tracks{}{}", opts.map, drawn, f", {len(albums)} album means" if albums else "",
+                     f" ({skipped} not analysed, left out)" if skipped else "")
+
+
+def playlist(points, opts) -> None:
+    from .playlist import mood_path, write_m3u
+
+    if not (opts.from_mood and opts.to_mood):
+        raise ui.UserError("--playlist needs --from MOOD and --to MOOD (happy, tense, sad, calm)")
+    if opts.length < 1:
+        raise ui.UserError(f"-n must be at least 1, not {opts.length}")
+    try:
+        tracks = mood_path(points, opts.from_mood, opts.to_mood, opts.length)
+    except ValueError as exc:
+        raise ui.UserError(str(exc)) from None
+    if not tracks:
+        raise ui.UserError("no analysed track matches the query: nothing to put in the playlist")
+    try:
+        write_m3u(opts.playlist, tracks)
+    except OSError as exc:
+        raise ui.UserError(f"{opts.playlist}: cannot write the playlist ({exc.strerror or exc})") from None
+    for t in tracks:
+        ui.print_(f"{t.valence:.3f} {t.arousal:.3f}  {t.label}")
+    ui.print_(f"{opts.playlist}: {len(tracks)} tracks from {opts.from_mood} to {opts.to_mood}"
+              + (f" (only {len(tracks)} analysed tracks match)" if len(tracks) < opts.length else ""))
+
+
+def from_results(plugin, lib: Library, opts, args: list[str]) -> None:
+    from emomucs_core.results import ResultsError, iter_results
+
+    from .ingest import ingest
+
+    try:
+        report = ingest(plugin, lib, lib.items(args), iter_results(opts.from_results),
+                        force=bool(opts.force), write=plugin.should_write(opts.write), pretend=opts.pretend)
+    except ResultsError as exc:
+        raise ui.UserError(str(exc)) from None
+    except ImportError:
+        raise ui.UserError(f"{opts.from_results}: reading Parquet needs pyarrow "
+                           "(pip install 'beets-emomucs[ray]')") from None
+    log = plugin._log
+    for number, problem in report.invalid:
+        log.error("{}: record {}: unusable ({})", opts.from_results, number, problem)
+    _listed(log, ("error record (nothing stored)", "error records (nothing stored)"),
+            [f"{path}: {error}" for path, error in report.errors])
+    where = "item of the query" if args else "library item"
+    _listed(log, (f"result matches no {where} (by path)", f"results match no {where} (by path)"), report.unmatched)
+    for model, count in report.refused.items():
+        log.warning("{} result{} from model {} refused: the configured model is {} (-f stores them)",
+                    count, "s" if count != 1 else "", model, plugin.model_id)
+    log.info("{}: {} {}, {} error records, {} unmatched, {} refused, {} unusable{}{}", opts.from_results,
+             report.stored, "would be stored (pretend)" if opts.pretend else "stored", len(report.errors),
+             len(report.unmatched), sum(report.refused.values()), len(report.invalid),
+             f", {report.repeated} repeated paths (the later record wins)" if report.repeated else "",
+             f", {report.write_failures} tag writes failed" if report.write_failures else "")
+
+
+def _listed(log, what: tuple[str, str], lines: list[str]) -> None:
+    """Log a count (``what``: singular and plural wording) and the first ``LIST_LIMIT`` lines (all with -v)."""
+    if not lines:
+        return
+    log.warning("{} {}:", len(lines), what[len(lines) != 1])
+    for n, line in enumerate(lines):
+        (log.warning if n < LIST_LIMIT else log.debug)("  {}", line)
+    if len(lines) > LIST_LIMIT:
+        log.warning("  ... and {} more (beet -v lists them all)", len(lines) - LIST_LIMIT)

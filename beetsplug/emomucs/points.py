@@ -1,0 +1,72 @@
+"""One track (or album) as the view commands see it: a point on the valence/arousal plane.
+
+The commands ``--explain``, ``--map`` and ``--playlist`` work on these plain
+records, built from beets items by :func:`track_point`; they never touch the
+database themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from . import labels
+from .fields import DIMENSIONS, ERROR_FIELD, SOURCES, source_field, value_without_album
+
+if TYPE_CHECKING:
+    from beets.library import Item
+
+#: Centre (valence, arousal) of each quadrant Q1..Q4 on the unit plane.
+QUADRANT_CENTRES = ((0.75, 0.75), (0.25, 0.75), (0.25, 0.25), (0.75, 0.25))
+
+
+@dataclass
+class TrackPoint:
+    """A track's emotion values, as stored in the library.
+
+    valence, arousal : 0..1 (0.5 neutral); None when the track has no values of its own.
+    contributions : ``{source: {"valence": c, "arousal": c}}``, signed, same unit.
+    """
+
+    label: str
+    path: str = ""
+    valence: float | None = None
+    arousal: float | None = None
+    dominant_source: str | None = None
+    contributions: dict[str, dict[str, float]] = field(default_factory=dict)
+    error: str | None = None
+    length: float = 0.0
+
+    @property
+    def analysed(self) -> bool:
+        return self.valence is not None and self.arousal is not None
+
+
+def mood_centre(name: str) -> tuple[float, float]:
+    """Centre (valence, arousal) of a mood word or quadrant name (``sad`` or ``Q3``, any case)."""
+    key = name.strip().lower()
+    names = {**{word: n for n, word in enumerate(labels.MOODS)}, **{f"q{n + 1}": n for n in range(4)}}
+    if key not in names:
+        raise ValueError(f"unknown mood {name!r}: use one of {', '.join(labels.MOODS)} (or Q1..Q4)")
+    return QUADRANT_CENTRES[names[key]]
+
+
+def track_point(plugin, item: Item) -> TrackPoint:
+    """The values ``item`` holds itself (never its album's mean), under ``plugin``'s field names."""
+    fields = plugin.fields
+    contributions = {}
+    for source in SOURCES:
+        values = {dim: value_without_album(item, source_field(source, dim)) for dim in DIMENSIONS}
+        if all(isinstance(v, float) for v in values.values()):
+            contributions[source] = values
+    return TrackPoint(
+        label=f"{item.artist} - {item.title}" if item.artist else item.title or os.fsdecode(item.path),
+        path=os.fsdecode(item.path),
+        valence=value_without_album(item, fields["valence"]),
+        arousal=value_without_album(item, fields["arousal"]),
+        dominant_source=value_without_album(item, fields["dominant_source"]) or None,
+        contributions=contributions,
+        error=value_without_album(item, ERROR_FIELD) or None,
+        length=float(item.length or 0.0),
+    )
