@@ -41,8 +41,11 @@ _model_option = click.option(
 def predict(files, model, as_json, device, windows, batch_size, threads, separator, demucs_repo) -> None:
     """Predict valence and arousal of FILES.
 
-    Errors go to stderr, one line per file; the exit status is non-zero only
-    when no file succeeded.
+    A file that cannot be analysed gets a one-line error on stderr (and, with
+    --json, a record whose "error" says why); warnings about a result go to
+    stderr too. Exit status: 0 when at least one file was analysed, 1 when
+    every file failed, 2 for a usage error or a model/separator that cannot
+    be loaded.
     """
     from .checkpoint import BundleError
     from .predictor import Predictor
@@ -52,21 +55,29 @@ def predict(files, model, as_json, device, windows, batch_size, threads, separat
         predictor = Predictor(model, separator=separator, device=device, windows=windows,
                               batch_size=batch_size, threads=threads, demucs_repo=demucs_repo)
     except (BundleError, SeparatorError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise _SetupError(str(exc)) from None
     succeeded = 0
     if not as_json:
         click.echo(f"{'valence':>7} {'arousal':>7}  {'dominant':<8} file")
     for result in predictor.predict(files):
+        for warning in result.warnings:
+            click.echo(f"warning: {result.path}: {warning}", err=True)
+        if as_json:
+            click.echo(json.dumps(result.to_dict()))
         if not result.ok:
             click.echo(f"error: {result.path}: {result.error}", err=True)
             continue
         succeeded += 1
-        if as_json:
-            click.echo(json.dumps(result.to_dict()))
-        else:
+        if not as_json:
             click.echo(f"{result.valence:7.3f} {result.arousal:7.3f}  {result.dominant_source or '-':<8} {result.path}")
     if not succeeded:
         sys.exit(1)
+
+
+class _SetupError(click.ClickException):
+    """A model or separator that cannot be loaded: exit status 2, like a usage error."""
+
+    exit_code = 2
 
 
 @main.command()
