@@ -22,10 +22,10 @@ import torch
 
 from .attribution import dominant_source, subset_values, shapley
 from .audio import SEPARATION_RATE, AudioError, AudioFile, choose_windows, read_window
-from .input_checks import check_windows
 from .checkpoint import Bundle, load_bundle
 from .device import choose_device
 from .features import MelParams, features_from_audio
+from .input_checks import check_windows
 from .separation import Separator, make_separator
 
 log = logging.getLogger(__name__)
