@@ -56,8 +56,11 @@ def predict(files, model, as_json, device, windows, batch_size, threads, jobs, s
             out, engine, address, actors, files_per_batch) -> None:
     """Predict valence and arousal of FILES.
 
-    Errors go to stderr, one line per file; the exit status is non-zero only
-    when no file succeeded. Results are printed in the order of FILES.
+    A file that cannot be analysed gets a one-line error on stderr (and, with
+    --json, a record whose "error" says why); warnings about a result go to
+    stderr too. Exit status: 0 when at least one file was analysed, 1 when
+    every file failed, 2 for a usage error or a model/separator that cannot
+    be loaded.
     """
     predictor_kwargs = dict(bundle=model, separator=separator, device=device, windows=windows,
                             batch_size=batch_size, threads=threads, demucs_repo=demucs_repo)
@@ -74,7 +77,7 @@ def predict(files, model, as_json, device, windows, batch_size, threads, jobs, s
             summary = _predict_locally(files, jobs=jobs, as_json=as_json, out=out, predictor_kwargs=predictor_kwargs)
     except Exception as exc:  # model and separator errors come before any result
         if _is_user_error(exc):
-            raise click.ClickException(str(exc)) from None
+            raise _SetupError(str(exc)) from None
         raise
     if out is not None:
         click.echo(f"{out}: {summary.ok} analysed, {summary.errors} errors, {summary.skipped} already there", err=True)
@@ -120,23 +123,30 @@ def _predict_locally(files, *, jobs, as_json, out, predictor_kwargs):
     click.echo(f"emomucs: loading model{where} ...", err=True)
     with ResultWriter(out) if out is not None else nullcontext() as writer:
         for result in predict_files(files, jobs=jobs, **predictor_kwargs):
+            for warning in result.warnings:
+                click.echo(f"warning: {result.path}: {warning}", err=True)
             if writer is not None:
                 writer.write([result.to_dict()])
+            elif as_json:  # a record for every file, failed ones included
+                click.echo(json.dumps(result.to_dict()))
             if not result.ok:
                 summary.errors += 1
                 click.echo(f"error: {result.path}: {result.error}", err=True)
                 continue
             summary.ok += 1
-            if writer is not None:
+            if writer is not None or as_json:
                 continue
-            if summary.ok == 1 and not as_json:
+            if summary.ok == 1:
                 click.echo(f"{'valence':>7} {'arousal':>7}  {'dominant':<8} file")
-            if as_json:
-                click.echo(json.dumps(result.to_dict()))
-            else:
-                click.echo(f"{result.valence:7.3f} {result.arousal:7.3f}  {result.dominant_source or '-':<8} "
+            click.echo(f"{result.valence:7.3f} {result.arousal:7.3f}  {result.dominant_source or '-':<8} "
                            f"{result.path}")
     return summary
+
+
+class _SetupError(click.ClickException):
+    """A model or separator that cannot be loaded: exit status 2, like a usage error."""
+
+    exit_code = 2
 
 
 @main.command()

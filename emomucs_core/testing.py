@@ -177,8 +177,6 @@ def write_bad_inputs(folder: str | Path) -> list[BadInput]:
     comes from research data. Paths that are not files (a directory, a symlink
     loop, a missing file) are included, so not every ``path`` is audio.
     """
-    import os
-
     import soundfile as sf
     import soxr
     from mutagen.id3 import APIC, ID3
@@ -233,5 +231,4 @@ def write_bad_inputs(folder: str | Path) -> list[BadInput]:
     tags = ID3()
     tags.add(APIC(encoding=3, mime="image/jpeg", type=3, desc="front", data=np.random.default_rng(3).bytes(1_500_000)))
     tags.save(cover)
-    assert all(c.path.parent == folder for c in cases) and os.path.lexists(loop_a)
     return cases

@@ -27,9 +27,10 @@ def test_predict_prints_json_lines_and_errors_on_stderr(bundle_path, demucs_repo
                "--json", "--windows", "1", "--device", "cpu")
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [Path(r["path"]) for r in rows] == files
-    assert all(0 <= r["valence"] <= 1 and r["dominant_source"] for r in rows)
-    assert f"error: {bad}: not a readable audio file" in out.stderr
+    assert [Path(r["path"]) for r in rows] == [*files, bad]  # every file gets a record, errors included
+    assert all(0 <= r["valence"] <= 1 and r["dominant_source"] and r["error"] is None for r in rows[:-1])
+    assert rows[-1]["error"].startswith("not an audio file") and rows[-1]["valence"] is None
+    assert f"error: {bad}: not an audio file" in out.stderr
 
 
 def test_predict_table_and_exit_status_when_nothing_succeeds(bundle_path, demucs_repo, music_files, tmp_path):
@@ -37,6 +38,7 @@ def test_predict_table_and_exit_status_when_nothing_succeeds(bundle_path, demucs
     ok = runner.invoke(main, ["predict", str(music_files["flac"]), "--model", str(bundle_path),
                               "--demucs-repo", str(demucs_repo), "--windows", "1"])
     assert ok.exit_code == 0, ok.output
+    assert f"warning: {music_files['flac']}: short track: 8.0 s looped" in ok.output  # stderr, mixed in here
     header, row = ok.stdout.splitlines()[:2]
     assert header.split()[:3] == ["valence", "arousal", "dominant"]
     assert row.endswith(str(music_files["flac"]))
@@ -48,7 +50,7 @@ def test_predict_table_and_exit_status_when_nothing_succeeds(bundle_path, demucs
 
 def test_missing_model_is_a_clean_error(tmp_path, music_files):
     out = CliRunner().invoke(main, ["predict", str(music_files["wav"]), "--model", str(tmp_path / "x.safetensors")])
-    assert out.exit_code == 1 and "model bundle not found" in out.output
+    assert out.exit_code == 2 and "model bundle not found" in out.output
 
 
 def test_info_prints_the_model_card(bundle_path):
