@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..audio import AudioError, AudioFile, choose_windows
+from ..audio import AudioError, AudioFile, choose_windows, read_window
 from ..constants import WINDOW_SECONDS
 from ..features import MelParams
 from ..pipeline import stem_features
@@ -176,7 +176,7 @@ class FeatureCache:
         missing = tuple(s for s in sources if s not in stored)
         with AudioFile(clip_path) as audio:
             chosen = choose_windows(audio, windows, window_seconds)
-            batch = np.stack([audio.read(w.start, w.duration) for w in chosen])
+            batch = np.stack([read_window(audio, w) for w in chosen])
         feats = stem_features(batch, missing, separator, mel)
         stored.update({s: f.astype(np.float16) for s, f in feats.items()})
         stored["starts"] = np.array([w.start for w in chosen], dtype=np.float64)
