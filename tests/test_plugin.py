@@ -327,7 +327,7 @@ def test_import_with_a_missing_model_imports_anyway(env, plugin_config, album_di
 def test_jobs_spread_the_files_over_workers_with_the_same_values(env, plugin_config):
     """``-j 2`` on more than 4 * 2 files uses two worker processes; the parent stores the same values as ``-j 1``."""
     env.load(**plugin_config)
-    items = env.add_tracks("jobs", ["wav"] * 9)
+    items = env.add_tracks("jobs", ["flac"] * 9)
     env.run_command("emomucs", "-W", "-j", "2")
     parallel = [env.lib.get_item(i.id) for i in items]
     assert all(value_without_album(i, "valence") is not None for i in parallel)
