@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 from torch import nn
 
-from .descriptors import descriptor_size, window_descriptors
+from .descriptors import TIMBRE_GROUPS, check_groups, descriptor_size, window_descriptors
 from .features import MelParams
 
 ARCHS = ("c1d", "c2d", "desc")
@@ -44,8 +44,11 @@ class NetConfig:
     summary : add a global branch to every source model: the per-band mean and
         standard deviation over time of its standardised input (``2 * n_mels``
         values) join the conv features ("early"), so the head sees both.
-    descriptors : add the :mod:`~emomucs_core.descriptors` branch (timbre, modulation
-        and rhythm statistics of the window, standardised) to the conv features.
+    descriptors : add the :mod:`~emomucs_core.descriptors` branch (timbre, modulation,
+        rhythm and harmony statistics of the window, standardised) to the conv features.
+    descriptor_groups : which descriptor groups (:data:`~emomucs_core.descriptors.GROUPS`).
+    n_chroma : chroma rows after the ``n_mels`` log-mel rows of the input (0 or 12);
+        the descriptors read them, the CNNs do not.
     frame_rate : log-mel frames per second (Hz), for the descriptors.
     """
 
@@ -60,12 +63,15 @@ class NetConfig:
     c2d_pools: tuple[tuple[int, int], ...] = ((2, 4), (2, 4), (2, 4), (3, 5), (4, 4))
     summary: bool = False
     descriptors: bool = False
+    descriptor_groups: tuple[str, ...] = TIMBRE_GROUPS
+    n_chroma: int = 0
     frame_rate: float = MelParams().frame_rate
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.sources = tuple(self.sources)
         self.c2d_pools = tuple(tuple(p) for p in self.c2d_pools)
+        self.descriptor_groups = check_groups(tuple(self.descriptor_groups), self.n_chroma)
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, not {self.arch!r}")
         if self.fusion not in FUSIONS:
@@ -98,6 +104,7 @@ class NetConfig:
         out = asdict(self)
         out["sources"] = list(self.sources)
         out["c2d_pools"] = [list(p) for p in self.c2d_pools]
+        out["descriptor_groups"] = list(self.descriptor_groups)
         return out
 
 
@@ -132,16 +139,17 @@ class _GlobalBranch(nn.Module):
     def __init__(self, cfg: NetConfig):
         super().__init__()
         self.summary, self.descriptors, self.frame_rate = cfg.summary, cfg.descriptors, cfg.frame_rate
+        self.groups, self.n_mels = cfg.descriptor_groups, cfg.n_mels
         self.size = 2 * cfg.n_mels if cfg.summary else 0
         if cfg.descriptors:
-            self.desc_norm = _Standardise(descriptor_size(cfg.n_mels))
-            self.size += descriptor_size(cfg.n_mels)
+            self.desc_norm = _Standardise(descriptor_size(cfg.n_mels, self.groups))
+            self.size += descriptor_size(cfg.n_mels, self.groups)
 
     def forward(self, raw: torch.Tensor, standardised: torch.Tensor) -> list[torch.Tensor]:
-        """Features ``[(B, d), ...]`` of raw ``(B, M, T)`` dB input and its standardised version."""
+        """Features ``[(B, d), ...]`` of raw ``(B, M [+ C], T)`` dB input and its standardised log-mel."""
         out = [band_summary(standardised)] if self.summary else []
         if self.descriptors:
-            out.append(self.desc_norm(window_descriptors(raw, self.frame_rate)))
+            out.append(self.desc_norm(window_descriptors(raw, self.frame_rate, self.groups, self.n_mels)))
         return out
 
 
@@ -307,7 +315,7 @@ class EmoMucs(nn.Module):
         was_training = self.training
         self.eval()
         device = next(iter(self.buffers())).device
-        silent = torch.full((1, self.cfg.n_mels, frames), silence_db, device=device)
+        silent = torch.full((1, self.cfg.n_mels + self.cfg.n_chroma, frames), silence_db, device=device)
         out = {s: e[0] for s, e in self.embed({s: silent for s in self.sources}).items()}
         self.train(was_training)
         return out

@@ -89,3 +89,41 @@ def summarise(per_fold: Iterable[dict[str, float]]) -> dict[str, dict[str, float
         vals = np.array([f[k] for f in per_fold], float)
         out[k] = {"mean": float(np.nanmean(vals)), "std": float(np.nanstd(vals))}
     return out
+
+
+def confusion_matrix(true: Sequence[str], pred: Sequence[str]) -> np.ndarray:
+    """Counts ``(4, 4)``: rows true Q1..Q4, columns predicted Q1..Q4."""
+    out = np.zeros((4, 4), dtype=int)
+    for t, p in zip(true, pred):
+        out[QUADRANTS.index(t), QUADRANTS.index(p)] += 1
+    return out
+
+
+def brier_score(p: np.ndarray, quadrants: Sequence[str]) -> float:
+    """Multi-class Brier score: mean over clips of ``sum_q (p_q - [q is true])^2`` (0 best, 2 worst)."""
+    onehot = np.zeros_like(np.asarray(p, float))
+    onehot[np.arange(len(onehot)), [QUADRANTS.index(q) for q in quadrants]] = 1.0
+    return float(((np.asarray(p, float) - onehot) ** 2).sum(axis=1).mean())
+
+
+def reliability_table(p: np.ndarray, quadrants: Sequence[str], bins: int = 10) -> dict:
+    """Reliability of the top quadrant probability: per confidence bin the count, mean confidence and accuracy.
+
+    Returns ``{"bins": [{"low", "high", "count", "confidence", "accuracy"}], "ece": float}``
+    (expected calibration error: count-weighted mean of ``|accuracy - confidence|``).
+    """
+    p = np.asarray(p, float)
+    conf = p.max(axis=1)
+    correct = np.array(QUADRANTS)[p.argmax(axis=1)] == np.asarray(quadrants)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        m = which == b
+        row = {"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(m.sum()),
+               "confidence": float(conf[m].mean()) if m.any() else float("nan"),
+               "accuracy": float(correct[m].mean()) if m.any() else float("nan")}
+        if m.any():
+            ece += m.mean() * abs(row["accuracy"] - row["confidence"])
+        rows.append(row)
+    return {"bins": rows, "ece": float(ece)}

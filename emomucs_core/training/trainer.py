@@ -122,7 +122,8 @@ def train_model(
     for s, (mean, std) in (data.band_stats(train_idx, cfg.sources) if cnn and own_stats else {}).items():
         model.set_normalisation(s, torch.from_numpy(mean), torch.from_numpy(std))
     if cfg.descriptors and (own_stats or not cnn):
-        for s, (mean, std) in data.descriptor_stats(train_idx, cfg.sources, cfg.frame_rate).items():
+        for s, (mean, std) in data.descriptor_stats(train_idx, cfg.sources, cfg.frame_rate,
+                                                         cfg.descriptor_groups, cfg.n_mels).items():
             model.set_descriptor_normalisation(s, torch.from_numpy(mean), torch.from_numpy(std))
     if not cnn:  # nothing to learn but the linear head
         if mode != "freeze":
