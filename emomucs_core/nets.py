@@ -16,12 +16,11 @@ from torch import nn
 
 from .descriptors import TIMBRE_GROUPS, check_groups, descriptor_size, window_descriptors
 from .features import MelParams
+from .quadrants import QUADRANTS  # noqa: F401  (the order of the quadrant head's logits)
 
 ARCHS = ("c1d", "c2d", "desc")
 FUSIONS = ("early", "mid", "late")
 HEADS = ("regression", "logistic", "quadrant")
-#: Russell quadrants, in the order of the ``quadrant`` head's logits.
-QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 
 
 @dataclass

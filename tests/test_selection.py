@@ -132,3 +132,16 @@ def test_report_figures_by_hand(table):
     result = evaluate_recipe(table, table.x.mean(1)[:, :50], recipes, k=3)
     assert set(result["models"]) == {"shipped", "timbre only", "handcrafted baseline"}
     assert sum(map(sum, result["models"]["shipped"]["confusion"])) == len(table)
+
+
+def test_one_quadrant_rule_for_labels_and_predictions():
+    from emomucs_core.datasets.clip import quadrant_of as label_rule
+    from emomucs_core.quadrants import quadrant_of, quadrants_of
+    from emomucs_core.training.metrics import evaluate
+
+    assert label_rule is quadrant_of
+    ties = [(0.5, 0.5), (0.5, 0.49), (0.49, 0.5), (0.49, 0.49)]
+    assert quadrants_of(ties) == [quadrant_of(v, a) for v, a in ties] == ["Q1", "Q4", "Q2", "Q3"]
+    # a prediction exactly on the boundary is scored by the same rule as a label there
+    m = evaluate(np.array([[1.0, 1.0]]), np.array([[0.5, 0.5]]))
+    assert m["quadrant_acc"] == 1.0 and m["valence_bacc"] == 1.0

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .crossval import grouped_folds
-from .metrics import QUADRANTS, evaluate, quadrant_of, summarise
+from .metrics import QUADRANTS, evaluate, quadrants_of, summarise
 from .trainer import predicted_quadrants, proba_to_unit
 
 
@@ -66,7 +66,7 @@ def baseline_cv(
     X = np.nan_to_num(np.asarray(X, float))
     targets = np.asarray(targets, float)
     if quadrants is None or any(q not in QUADRANTS for q in quadrants):
-        quadrants = quadrant_of(targets)
+        quadrants = quadrants_of(targets)
     quadrants = np.asarray(quadrants)
     folds = folds if folds is not None else grouped_folds(list(groups), list(quadrants), k, seed)
     result = BaselineResult(name or f"handcrafted-logreg-{kind}", _n_params(X.shape[1], kind))
@@ -98,7 +98,7 @@ def _fit_predict(X_tr, q_tr, X_te, C, kind) -> tuple[np.ndarray, list[str]]:
         else:
             cols.append(make_classifier(C).fit(X_tr, y).predict_proba(X_te)[:, 1])
     unit = np.stack(cols, axis=1)
-    return unit, quadrant_of(unit)
+    return unit, quadrants_of(unit)
 
 
 def _n_params(n_features: int, kind: str) -> int:

@@ -27,7 +27,7 @@ from ..attribution import dominant_source, shapley, subset_values
 from ..features import MelParams
 from ..nets import ARCHS, FUSIONS, HEADS, EmoMucs, NetConfig, count_parameters
 from .data import FeatureSet
-from .metrics import evaluate, quadrant_of, summarise
+from .metrics import evaluate, quadrants_of, summarise
 from .trainer import (MODES, Log, TrainOptions, embed_windows, evaluate_model, predict_proba, predicted_quadrants,
                       proba_to_unit, settings_key, train_model)
 
@@ -141,7 +141,7 @@ def grouped_folds(
 
 
 def _strata(data: FeatureSet) -> list[str]:
-    return list(data.quadrants) if data.has_quadrants else quadrant_of(data.targets)
+    return list(data.quadrants) if data.has_quadrants else quadrants_of(data.targets)
 
 
 # -- results --------------------------------------------------------------------

@@ -130,19 +130,28 @@ class LinearQuadrantModel:
     @classmethod
     def fit(cls, x: np.ndarray, quadrants: np.ndarray, C: float) -> LinearQuadrantModel:
         """Fit on windows ``x`` ``(n, K, F)`` of clips labelled ``quadrants`` ``(n,)``."""
+        return cls.fit_path(x, quadrants, (C,))[0]
+
+    @classmethod
+    def fit_path(cls, x: np.ndarray, quadrants: np.ndarray, Cs: Sequence[float]) -> list[LinearQuadrantModel]:
+        """One model per inverse penalty in ``Cs`` (fitted in ascending order, each warm-started from the last)."""
         from sklearn.linear_model import LogisticRegression
 
         rows = x.reshape(-1, x.shape[-1]).astype(np.float64)
         labels = np.repeat(np.asarray(quadrants), x.shape[1])
         mean, std = rows.mean(axis=0), np.maximum(rows.std(axis=0), STD_FLOOR)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # convergence warnings at the weakest penalty
-            clf = LogisticRegression(C=C, max_iter=300, tol=1e-4).fit((rows - mean) / std, labels)
-        if len(clf.classes_) != 4:
-            raise ValueError(f"a quadrant model needs clips of all four quadrants, got {list(clf.classes_)}")
-        order = [list(clf.classes_).index(q) for q in QUADRANTS]
-        weight, bias = clf.coef_[order], clf.intercept_[order]
-        return cls(mean, std, weight, bias)
+        z = (rows - mean) / std
+        clf = LogisticRegression(max_iter=300, tol=1e-4, warm_start=True)
+        fitted = {}
+        for C in sorted(Cs):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # convergence warnings at the weakest penalty
+                clf.set_params(C=C).fit(z, labels)
+            if len(clf.classes_) != 4:
+                raise ValueError(f"a quadrant model needs clips of all four quadrants, got {list(clf.classes_)}")
+            order = [list(clf.classes_).index(q) for q in QUADRANTS]
+            fitted[C] = cls(mean, std, clf.coef_[order].copy(), clf.intercept_[order].copy())
+        return [fitted[C] for C in Cs]
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Window logits ``(n, K, 4)`` of ``x`` ``(n, K, F)``."""
@@ -237,21 +246,26 @@ class Selector:
             raise TypeError("a Selector takes a TrainingPart (DescriptorTable.part of the training clips) only")
         folds = grouped_folds(list(part.artists), list(part.quadrants), self.inner_k, self.seed)
         scores, oof = {}, {}
+        by_groups: dict[tuple[str, ...], list[Candidate]] = {}
         for cand in self.candidates:
-            cols = part.columns(cand.groups)
-            logits = np.zeros(part.x.shape[:2] + (4,))
+            by_groups.setdefault(cand.groups, []).append(cand)
+        for groups, cands in by_groups.items():
+            cols = part.columns(groups)
+            logits = np.zeros((len(cands),) + part.x.shape[:2] + (4,))
             for tr, va in folds:
-                model = LinearQuadrantModel.fit(part.x[tr][..., cols], part.quadrants[tr], cand.C)
-                logits[va] = model.logits(part.x[va][..., cols])
-            p = Calibration().proba(logits)
-            losses = clip_log_loss(p, part.quadrants)
-            fold_losses = [losses[va].mean() for _, va in folds]
-            scores[cand.label] = {
-                "log_loss": float(losses.mean()),
-                "log_loss_se": float(np.std(fold_losses) / np.sqrt(len(folds))),
-                "accuracy": float((np.array(QUADRANTS)[p.argmax(1)] == part.quadrants).mean()),
-            }
-            oof[cand.label] = logits
+                models = LinearQuadrantModel.fit_path(part.x[tr][..., cols], part.quadrants[tr], [c.C for c in cands])
+                for j, model in enumerate(models):
+                    logits[j, va] = model.logits(part.x[va][..., cols])
+            for cand, lg in zip(cands, logits):
+                p = Calibration().proba(lg)
+                losses = clip_log_loss(p, part.quadrants)
+                fold_losses = [losses[va].mean() for _, va in folds]
+                scores[cand.label] = {
+                    "log_loss": float(losses.mean()),
+                    "log_loss_se": float(np.std(fold_losses) / np.sqrt(len(folds))),
+                    "accuracy": float((np.array(QUADRANTS)[p.argmax(1)] == part.quadrants).mean()),
+                }
+                oof[cand.label] = lg
         chosen = one_standard_error(self.candidates, scores)
         calibration = (Calibration.fit(oof[chosen.label], part.quadrants) if self.calibrate else Calibration())
         cols = part.columns(chosen.groups)

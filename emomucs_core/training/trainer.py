@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader
 
 from ..nets import EmoMucs, NetConfig
 from .data import Augment, FeatureSet, WindowDataset, mixup
-from .metrics import QUADRANTS, evaluate, quadrant_of
+from .metrics import QUADRANTS, evaluate, quadrants_of
 
 logger = logging.getLogger(__name__)
 MODES = ("full", "freeze", "finetune")
@@ -202,7 +202,7 @@ def predicted_quadrants(head: str, p: np.ndarray) -> list[str]:
     """Quadrant per clip: argmax of the quadrant head, else the signs of unit (V, A)."""
     if head == "quadrant":
         return [QUADRANTS[i] for i in np.asarray(p).argmax(axis=1)]
-    return quadrant_of(proba_to_unit(head, p))
+    return quadrants_of(proba_to_unit(head, p))
 
 
 @torch.no_grad()
