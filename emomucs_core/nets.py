@@ -16,11 +16,12 @@ from torch import nn
 
 from .descriptors import TIMBRE_GROUPS, check_groups, descriptor_size, window_descriptors
 from .features import MelParams
+from .heads import HEADS as HEAD_CLASSES, head_of
 from .quadrants import QUADRANTS  # noqa: F401  (the order of the quadrant head's logits)
 
 ARCHS = ("c1d", "c2d", "desc")
 FUSIONS = ("early", "mid", "late")
-HEADS = ("regression", "logistic", "quadrant")
+HEADS = tuple(HEAD_CLASSES)
 
 
 @dataclass
@@ -89,7 +90,7 @@ class NetConfig:
     @property
     def outputs(self) -> int:
         """Width of the raw output: 4 quadrant logits or 2 values (valence, arousal)."""
-        return 4 if self.head == "quadrant" else 2
+        return head_of(self.head).outputs
 
     @classmethod
     def from_dict(cls, data: dict) -> NetConfig:
@@ -331,12 +332,8 @@ class EmoMucs(nn.Module):
 
     def to_unit(self, raw: torch.Tensor) -> torch.Tensor:
         """Map raw outputs ``(B, outputs)`` to unit (valence, arousal) ``(B, 2)`` in [0, 1] (0.5 neutral)."""
-        if self.cfg.head == "logistic":
-            return torch.sigmoid(raw)
-        if self.cfg.head == "quadrant":
-            p = torch.softmax(raw, dim=-1)
-            return torch.stack([p[..., 0] + p[..., 3], p[..., 0] + p[..., 1]], dim=-1)
-        return ((raw + 1) / 2).clamp(0.0, 1.0)
+        head = head_of(self.cfg.head)
+        return head.to_unit(head.proba(raw))
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .crossval import grouped_folds
 from .metrics import QUADRANTS, evaluate, quadrants_of, summarise
-from .trainer import predicted_quadrants, proba_to_unit
+from ..heads import head_of
 
 
 @dataclass
@@ -89,7 +89,8 @@ def _fit_predict(X_tr, q_tr, X_te, C, kind) -> tuple[np.ndarray, list[str]]:
         clf = make_classifier(C).fit(X_tr, q_tr)
         proba = np.zeros((len(X_te), 4))
         proba[:, [QUADRANTS.index(c) for c in clf.classes_]] = clf.predict_proba(X_te)
-        return proba_to_unit("quadrant", proba), predicted_quadrants("quadrant", proba)
+        head = head_of("quadrant")
+        return head.to_unit(proba), head.quadrants(proba)
     cols = []
     for positive in (("Q1", "Q4"), ("Q1", "Q2")):
         y = np.isin(q_tr, positive)

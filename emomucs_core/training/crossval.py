@@ -28,8 +28,8 @@ from ..features import MelParams
 from ..nets import ARCHS, FUSIONS, HEADS, EmoMucs, NetConfig, count_parameters
 from .data import FeatureSet
 from .metrics import evaluate, quadrants_of, summarise
-from .trainer import (MODES, Log, TrainOptions, embed_windows, evaluate_model, predict_proba, predicted_quadrants,
-                      proba_to_unit, settings_key, train_model)
+from ..heads import head_of
+from .trainer import MODES, Log, TrainOptions, embed_windows, evaluate_model, predict_proba, settings_key, train_model
 
 logger = logging.getLogger(__name__)
 STEMS = ("vocals", "drums", "bass", "other")
@@ -297,8 +297,8 @@ def _run_fold(spec, data, i, train_idx, test_idx, base, grid, inner_k, inner_fol
                            "test_idx": np.asarray(test_idx).tolist(), "history": history}
     emb = embed_windows(model, data, test_idx, opts.eval_batch)  # once, for predictions and subsets
     p = predict_proba(model, data, test_idx, emb=emb)
-    out["preds"] = proba_to_unit(spec.cfg.head, p).tolist()
-    out["pred_quadrants"] = predicted_quadrants(spec.cfg.head, p)
+    out["preds"] = head_of(spec.cfg.head).to_unit(p).tolist()
+    out["pred_quadrants"] = head_of(spec.cfg.head).quadrants(p)
     out["metrics"] = evaluate_model(model, data, test_idx, p)
     if model.fused:
         masks, values = _subset_values(model, emb, data.frames)
