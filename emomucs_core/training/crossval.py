@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -23,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..atomic import atomic_write_text
 from ..attribution import dominant_source, shapley, subset_values
 from ..features import MelParams
 from ..nets import ARCHS, FUSIONS, HEADS, EmoMucs, NetConfig, count_parameters
@@ -348,14 +348,8 @@ def _load_fold(path: Path | None, key: str) -> dict | None:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (temporary file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, default=_jsonable)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    """Write JSON atomically (:func:`~emomucs_core.atomic.atomic_write_text`)."""
+    atomic_write_text(path, json.dumps(obj, default=_jsonable))
 
 
 def _jsonable(o):

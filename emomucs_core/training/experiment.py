@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..atomic import atomic_write_text
 from ..checkpoint import Bundle
 from ..features import MelParams
 from .baseline import baseline_cv
@@ -116,9 +117,7 @@ def write_report(
                   "Source-subset ablation (pooled out-of-fold predictions of the fused model; absent "
                   f"sources replaced by {absent}):", "", subset_table(subsets), ""]
     report = out / "report.md"
-    tmp = report.with_name("report.md.tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(report)
+    atomic_write_text(report, "\n".join(lines))
     json_path = out / "results.json"
     _write_json(json_path, {"settings": settings or {}, "ids": data.ids, "models": rows})
     return {"report": report, "json": json_path, "figures": figures}

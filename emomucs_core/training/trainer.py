@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..atomic import atomic_path
 from ..heads import head_of
 from ..nets import EmoMucs, NetConfig
 from .data import Augment, FeatureSet, WindowDataset, mixup
@@ -314,9 +315,8 @@ def _checkpoint(path, epoch, model, optimiser, scheduler, best, history, gen, da
 
 def _atomic_save(obj: dict, path: Path) -> None:
     """``torch.save`` to a temporary file, then rename it to ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _resume(path, model, optimiser, scheduler, best, history, gen, dataset, log) -> int:
