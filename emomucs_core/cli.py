@@ -164,7 +164,7 @@ def _load_features(dataset, data, separator, demucs_repo, cache, windows, source
 
 def _sources_of(specs, head):
     from .training import parse_spec
-    from .training.crossval import STEMS
+    from .training.spec import STEMS
 
     return sorted({s for spec in specs for s in parse_spec(spec, head).cfg.sources},
                   key=("mix", *STEMS).index)

@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from ..nets import QUADRANTS
+from ..quadrants import QUADRANTS
 from .metrics import brier_score, confusion_matrix, evaluate, reliability_table, summarise
 from .selection import (Candidate, DescriptorTable, NestedResult, Selection, Selector, nested_cv, outer_folds,
                         select_final, shipped_candidates)
+from .spec import STEMS
 
 log = logging.getLogger("emomucs.recipe")
-STEMS = ("vocals", "drums", "bass", "other")
 #: The handcrafted baseline's fixed penalty (DESIGN.md: 0.648 on 4q-dev).
 BASELINE_C = 0.01
 

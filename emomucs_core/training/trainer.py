@@ -36,9 +36,9 @@ from ..heads import head_of
 from ..nets import EmoMucs, NetConfig
 from .data import Augment, FeatureSet, WindowDataset, mixup
 from .metrics import evaluate
+from .spec import MODES
 
 logger = logging.getLogger(__name__)
-MODES = ("full", "freeze", "finetune")
 Log = Callable[[str], None]
 
 
