@@ -48,6 +48,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+#: Bumped whenever a descriptor's computation changes (keys of stored descriptor tables).
+VERSION = 2
 N_MFCC = 20
 MOD_BANDS = 16
 #: Edges (Hz) of the modulation-frequency bands.

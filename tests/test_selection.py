@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -66,7 +68,7 @@ def test_outer_test_labels_cannot_change_any_choice(table):
     for i, (train, test) in enumerate(folds):
         scrambled = table.quadrants.copy()
         scrambled[test] = np.roll(scrambled[test], 1)
-        other = DescriptorTable(table.x, table.column_groups, scrambled, table.artists, table.sources, table.groups)
+        other = replace(table, quadrants=scrambled)
         again = selector.select(other.part(train))
         assert again.candidate == first.selections[i].candidate
         assert again.scores == first.selections[i].scores
@@ -75,7 +77,7 @@ def test_outer_test_labels_cannot_change_any_choice(table):
     changed = table.quadrants.copy()
     train = folds[0][0]
     changed[train] = np.roll(changed[train], 1)
-    other = DescriptorTable(table.x, table.column_groups, changed, table.artists, table.sources, table.groups)
+    other = replace(table, quadrants=changed)
     assert selector.select(other.part(train)).scores != first.selections[0].scores
 
 
@@ -145,3 +147,10 @@ def test_one_quadrant_rule_for_labels_and_predictions():
     # a prediction exactly on the boundary is scored by the same rule as a label there
     m = evaluate(np.array([[1.0, 1.0]]), np.array([[0.5, 0.5]]))
     assert m["quadrant_acc"] == 1.0 and m["valence_bacc"] == 1.0
+
+
+def test_table_round_trip(table, tmp_path):
+    table.save(tmp_path / "t.npz")
+    back = DescriptorTable.load(tmp_path / "t.npz")
+    assert np.array_equal(back.x, table.x) and back.groups == table.groups and back.ids == table.ids
+    assert np.array_equal(back.quadrants, table.quadrants) and back.sources == table.sources

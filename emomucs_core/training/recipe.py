@@ -185,10 +185,17 @@ def bundle_from_selection(selection: Selection, *, n_mels: int, n_chroma: int, f
 
 # -- command line ---------------------------------------------------------------------------
 def load_table(args) -> tuple[DescriptorTable, Any, list, Any, Any]:
-    """The descriptor table of a 4Q folder (features from the cache, built when missing)."""
+    """The descriptor table of a 4Q folder: ``(table, feature params, clips, cache, separator)``.
+
+    Features come from the cache (built when missing); the table itself is stored in
+    ``<cache>/tables/`` under a key of every clip's feature key, the groups and the
+    descriptor version, so ``evaluate`` and ``train`` compute descriptors once.
+    """
+    import hashlib
+
     from ..datasets import load_dataset
-    from ..datasets.cache import FeatureCache, build_cache
-    from ..descriptors import GROUPS, TIMBRE_GROUPS
+    from ..datasets.cache import FeatureCache, _mel_params, build_cache
+    from ..descriptors import GROUPS, TIMBRE_GROUPS, VERSION
     from ..features import MelParams
     from ..separation import make_separator
     from .data import load_feature_set
@@ -197,15 +204,24 @@ def load_table(args) -> tuple[DescriptorTable, Any, list, Any, Any]:
     cache = FeatureCache(args.cache)
     sep = make_separator(args.separator, device="cpu")
     mel = MelParams()
+    groups = GROUPS if getattr(mel, "n_chroma", 0) else TIMBRE_GROUPS
+    params = _mel_params(mel, args.windows, 20.0)
+    keys = [cache.key(c.path, sep.id, params) for c in clips]
+    blob = json.dumps([keys, list(STEMS), list(groups), VERSION]).encode()
+    stored = cache.folder / "tables" / f"{hashlib.sha256(blob).hexdigest()[:16]}.npz"
+    if stored.is_file():
+        table = DescriptorTable.load(stored)
+        kept = set(table.ids)
+        log.info("descriptor table read from %s", stored)
+        return table, mel, [c for c in clips if c.id in kept], cache, sep
     features, missing = load_feature_set(clips, cache, sep.id, STEMS, args.windows, mel=mel)
     if missing:
         build_cache(missing, cache, sep, STEMS, args.windows, mel=mel, progress=log.info)
         features, missing = load_feature_set(clips, cache, sep.id, STEMS, args.windows, mel=mel, log=log.info)
     kept = [c for c in clips if c not in missing]
-    n_chroma = getattr(mel, "n_chroma", 0)
-    groups = GROUPS if n_chroma else TIMBRE_GROUPS
     log.info("%d clips; descriptors of %s", len(kept), ", ".join(groups))
     table = DescriptorTable.from_feature_set(features, STEMS, mel.frame_rate, groups, mel.n_mels)
+    table.save(stored)
     return table, mel, kept, cache, sep
 
 

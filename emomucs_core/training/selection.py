@@ -56,6 +56,7 @@ class DescriptorTable:
     artists: np.ndarray
     sources: tuple[str, ...]
     groups: tuple[str, ...]
+    ids: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.x)
@@ -69,7 +70,21 @@ class DescriptorTable:
         blocks = [data.descriptors(s, frame_rate, groups, n_mels) for s in sources]
         cols = np.array([g for _ in sources for g in groups for _ in range(sizes[g])])
         return cls(np.concatenate(blocks, axis=-1).astype(np.float32), cols, np.asarray(data.quadrants),
-                   np.asarray(data.groups), tuple(sources), groups)
+                   np.asarray(data.groups), tuple(sources), groups, tuple(data.ids))
+
+    def save(self, path) -> None:
+        """Store the table as ``.npz`` (atomically)."""
+        from ..atomic import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, x=self.x, column_groups=self.column_groups, quadrants=self.quadrants, artists=self.artists,
+                     sources=np.array(self.sources), groups=np.array(self.groups), ids=np.array(self.ids))
+
+    @classmethod
+    def load(cls, path) -> DescriptorTable:
+        with np.load(path, allow_pickle=False) as d:
+            return cls(d["x"], d["column_groups"], d["quadrants"], d["artists"], tuple(d["sources"].tolist()),
+                       tuple(d["groups"].tolist()), tuple(d["ids"].tolist()))
 
     def columns(self, groups: Sequence[str]) -> np.ndarray:
         """Indices of the columns of ``groups`` (every source), in table order."""
