@@ -26,7 +26,7 @@ import numpy as np
 from ..quadrants import QUADRANTS
 from .metrics import brier_score, confusion_matrix, evaluate, reliability_table, summarise
 from .selection import (Candidate, DescriptorTable, NestedResult, Selection, Selector, nested_cv, outer_folds,
-                        select_final, shipped_candidates)
+                        group_diagnostics, select_final, shipped_candidates)
 from .spec import STEMS
 
 log = logging.getLogger("emomucs.recipe")
@@ -258,19 +258,24 @@ def main(argv: list[str] | None = None) -> int:
                                                 f"{len(table)} clips, separator {sep.id})")
         log.info("report: %s", report)
         return 0
-    selection = select_final(table, Selector(shipped_candidates(tonal), seed=args.seed))
+    selector = Selector(shipped_candidates(tonal), diagnostics=group_diagnostics() if tonal else (), seed=args.seed)
+    selection = select_final(table, selector)
     metrics = {}
     if args.metrics:
         shipped = json.loads(args.metrics.read_text())["models"]["shipped"]
         metrics = {"nested_cv": shipped["summary"], "chosen_per_fold": shipped["chosen"]}
     info = {"dataset": "4q", "clips": len(table), "windows": args.windows, "recipe": "selection.shipped_candidates",
             "chosen": selection.candidate.label, "temperature": selection.calibration.temperature,
-            "class_bias": list(selection.calibration.bias), "seconds": round(time.perf_counter() - start, 1)}
+            "class_bias": list(selection.calibration.bias), "inner_scores": selection.scores,
+            "seconds": round(time.perf_counter() - start, 1)}
     bundle = bundle_from_selection(selection, n_mels=mel.n_mels, n_chroma=getattr(mel, "n_chroma", 0),
                                    frame_rate=mel.frame_rate, mel=mel, separator=sep.spec, name=args.name,
                                    data_info=info, metrics=metrics)
     bundle.save(args.out)
     log.info("saved %s to %s (chose %s)", bundle.id, args.out, selection.candidate.label)
+    for label, score in selection.scores.items():
+        log.info("inner 5-fold CV on all clips: %-60s log loss %.4f ± %.4f, accuracy %.3f", label,
+                 score["log_loss"], score["log_loss_se"], score["accuracy"])
     return 0
 
 

@@ -248,9 +248,12 @@ class Selector:
 
     inner_k : inner folds (artist-grouped, stratified by quadrant); seed : their draw.
     calibrate : fit temperature and class biases on the inner out-of-fold logits of the choice.
+    diagnostics : candidates scored on the same inner folds but never chosen (to report
+        what a descriptor group adds).
     """
 
     candidates: tuple[Candidate, ...]
+    diagnostics: tuple[Candidate, ...] = ()
     inner_k: int = 5
     seed: int = 0
     calibrate: bool = True
@@ -262,7 +265,7 @@ class Selector:
         folds = grouped_folds(list(part.artists), list(part.quadrants), self.inner_k, self.seed)
         scores, oof = {}, {}
         by_groups: dict[tuple[str, ...], list[Candidate]] = {}
-        for cand in self.candidates:
+        for cand in self.candidates + self.diagnostics:
             by_groups.setdefault(cand.groups, []).append(cand)
         for groups, cands in by_groups.items():
             cols = part.columns(groups)
@@ -304,12 +307,18 @@ def candidates(group_sets: Sequence[Sequence[str]], Cs: Sequence[float]) -> tupl
     return tuple(Candidate(tuple(g for g in GROUPS if g in gs), float(C)) for gs, C in itertools.product(group_sets, Cs))
 
 
+#: Inverse L2 penalties the shipped recipe chooses among.
+PENALTIES = (0.001, 0.003, 0.01)
+
+
 def shipped_candidates(tonal: bool = True) -> tuple[Candidate, ...]:
-    """The shipped recipe's choices: timbre groups alone, with each tonal group, with all; three penalties."""
-    sets = [TIMBRE_GROUPS]
-    if tonal:
-        sets += [TIMBRE_GROUPS + (g,) for g in TONAL_GROUPS] + [TIMBRE_GROUPS + TONAL_GROUPS]
-    return candidates(sets, (0.001, 0.003, 0.01))
+    """The shipped recipe's choices: the timbre groups, with or without all tonal groups; three penalties."""
+    return candidates([TIMBRE_GROUPS] + ([TIMBRE_GROUPS + TONAL_GROUPS] if tonal else []), PENALTIES)
+
+
+def group_diagnostics() -> tuple[Candidate, ...]:
+    """The timbre groups plus one tonal group each, at the middle penalty: what each group adds."""
+    return candidates([TIMBRE_GROUPS + (g,) for g in TONAL_GROUPS], PENALTIES[1:2])
 
 
 # -- the outer loop ------------------------------------------------------------------------
