@@ -75,7 +75,7 @@ def recipes(tonal: bool) -> dict[str, tuple[Candidate, ...]]:
 
 
 def evaluate_recipe(table: DescriptorTable, hand: np.ndarray | None, recipes: dict[str, tuple[Candidate, ...]], *,
-                    k: int = 5, seed: int = 0) -> dict[str, Any]:
+                    k: int = 5, inner_k: int = 5, seed: int = 0) -> dict[str, Any]:
     """Nested CV of every recipe and the handcrafted baseline ``hand`` ``(N, F)`` on the same outer folds.
 
     Returns everything the report needs (plain JSON-able values).
@@ -83,11 +83,11 @@ def evaluate_recipe(table: DescriptorTable, hand: np.ndarray | None, recipes: di
     folds = outer_folds(table, k, seed)
     q = table.quadrants
     runs: dict[str, NestedResult] = {}
-    out: dict[str, Any] = {"clips": len(table), "k": k, "seed": seed, "models": {}}
+    out: dict[str, Any] = {"clips": len(table), "k": k, "inner_k": inner_k, "seed": seed, "models": {}}
     for name, cands in recipes.items():
         start = time.perf_counter()
         log.info("== %s: %d candidates", name, len(cands))
-        runs[name] = nested_cv(table, Selector(cands, seed=seed), folds=folds, log=log.info)
+        runs[name] = nested_cv(table, Selector(cands, inner_k=inner_k, seed=seed), folds=folds, log=log.info)
         res = runs[name]
         out["models"][name] = {
             "per_fold": per_fold(res.proba, q, folds),
@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", required=True, type=Path, help="feature cache folder")
     parser.add_argument("--separator", default="offline")
     parser.add_argument("--windows", type=int, default=3)
-    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--folds", type=int, default=5, help="outer folds")
+    parser.add_argument("--inner-folds", type=int, default=5, help="inner folds of the selector")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--metrics", type=Path, default=None, help="train: results.json of evaluate, for the card")
@@ -252,13 +253,14 @@ def main(argv: list[str] | None = None) -> int:
         from ..datasets.handcrafted import cached_summary_features
 
         hand = np.stack([cached_summary_features(c.path, cache) for c in clips])
-        result = evaluate_recipe(table, hand, recipes(tonal), k=args.folds, seed=args.seed)
+        result = evaluate_recipe(table, hand, recipes(tonal), k=args.folds, inner_k=args.inner_folds, seed=args.seed)
         result["seconds"] = time.perf_counter() - start
         report = write_report(result, args.out, f"The built-in model's recipe on 4Q ({args.data.name}, "
                                                 f"{len(table)} clips, separator {sep.id})")
         log.info("report: %s", report)
         return 0
-    selector = Selector(shipped_candidates(tonal), diagnostics=group_diagnostics() if tonal else (), seed=args.seed)
+    selector = Selector(shipped_candidates(tonal), diagnostics=group_diagnostics() if tonal else (),
+                        inner_k=args.inner_folds, seed=args.seed)
     selection = select_final(table, selector)
     metrics = {}
     if args.metrics:
