@@ -263,7 +263,7 @@ def _run_fold(spec, data, i, train_idx, test_idx, base, grid, inner_k, inner_fol
 def _train(spec: ModelSpec, data, tr, va, params: dict, seed: int, opts: TrainOptions, log):
     kw = {k: params[k] for k in ("epochs", "lr", "batch_size")}
     extra = {k: v for k, v in params.items() if k not in kw}
-    return train_model(spec.cfg, data, tr, va, spec.mode, seed=seed, log=log, options=replace(opts, **extra), **kw)
+    return train_model(spec.cfg, data, tr, va, mode=spec.mode, seed=seed, log=log, options=replace(opts, **extra), **kw)
 
 
 def _subset_values(model: EmoMucs, emb: dict[str, torch.Tensor], frames: int) -> tuple[np.ndarray, np.ndarray]:

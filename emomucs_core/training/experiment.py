@@ -149,8 +149,8 @@ def train_final(
     """
     model_spec = parse_spec(spec, head)
     tr, va = inner_splits(data, np.arange(len(data)), val_k, 1, seed)[0]
-    model, history = train_model(model_spec.cfg, data, tr, va, model_spec.mode, epochs, lr, batch_size, seed,
-                                 log, options)
+    model, history = train_model(model_spec.cfg, data, tr, va, mode=model_spec.mode, epochs=epochs, lr=lr,
+                                 batch_size=batch_size, seed=seed, log=log, options=options)
     refit = [h for h in history if h["stage"] == "head-refit"]
     if refit:  # the refitted head has seen the validation clips: keep the held-out figures
         chosen = next(h for h in history if h["stage"] == "head" and h["l2"] == refit[-1]["l2"])

@@ -96,6 +96,7 @@ def train_model(
     data: FeatureSet,
     train_idx: np.ndarray,
     val_idx: np.ndarray,
+    *,
     mode: str = "full",
     epochs: int = 30,
     lr: float = 1e-3,
@@ -129,23 +130,25 @@ def train_model(
     if not cnn:  # nothing to learn but the linear head
         if mode != "freeze":
             raise ValueError("desc models train in freeze mode only")
-        return model.eval(), _fit_head(model, data, train_idx, val_idx, opts.head_epochs, opts.head_lr,
-                                       batch_size, seed, opts, log)
+        return model.eval(), _fit_head(model, data, train_idx, val_idx, epochs=opts.head_epochs, lr=opts.head_lr,
+                                       batch_size=batch_size, seed=seed, opts=opts, log=log)
     if mode == "full" or not model.fused:
-        history = _fit(model, data, train_idx, val_idx, epochs, lr, batch_size, seed, opts, log, "full")
+        history = _fit(model, data, train_idx, val_idx, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                       opts=opts, log=log, stage="full")
         return model.eval(), history
 
     history: list[dict] = []
     for s in cfg.sources:
-        single, hist = _pretrained_source(cfg, s, data, train_idx, val_idx, epochs, lr, batch_size, seed, opts, log)
+        single, hist = _pretrained_source(cfg, s, data, train_idx, val_idx, epochs=epochs, lr=lr,
+                                          batch_size=batch_size, seed=seed, opts=opts, log=log)
         model.source_nets[s].load_state_dict(single.source_nets[s].state_dict())
         history += [dict(h, stage=f"pretrain:{s}") for h in hist]
-    history += _fit_head(model, data, train_idx, val_idx, opts.head_epochs, opts.head_lr, batch_size, seed, opts, log)
+    history += _fit_head(model, data, train_idx, val_idx, epochs=opts.head_epochs, lr=opts.head_lr,
+                         batch_size=batch_size, seed=seed, opts=opts, log=log)
     if mode == "finetune":
-        history += _fit(
-            model, data, train_idx, val_idx, opts.finetune_epochs or epochs,
-            lr * opts.finetune_lr_factor, batch_size, seed, opts, log, "finetune",
-        )
+        history += _fit(model, data, train_idx, val_idx, epochs=opts.finetune_epochs or epochs,
+                        lr=lr * opts.finetune_lr_factor, batch_size=batch_size, seed=seed, opts=opts, log=log,
+                        stage="finetune")
     return model.eval(), history
 
 
@@ -253,7 +256,7 @@ def _validate(model: EmoMucs, data: FeatureSet, val_idx: np.ndarray, p: np.ndarr
 
 
 def _fit(
-    model: EmoMucs, data: FeatureSet, train_idx, val_idx, epochs: int, lr: float,
+    model: EmoMucs, data: FeatureSet, train_idx, val_idx, *, epochs: int, lr: float,
     batch_size: int, seed: int, opts: TrainOptions, log: Log, stage: str,
 ) -> list[dict]:
     """End-to-end training of every parameter of ``model``."""
@@ -343,7 +346,7 @@ def _resume(path, model, optimiser, scheduler, best, history, gen, dataset, log)
 
 
 def _fit_head(
-    model: EmoMucs, data: FeatureSet, train_idx, val_idx, epochs: int, lr: float,
+    model: EmoMucs, data: FeatureSet, train_idx, val_idx, *, epochs: int, lr: float,
     batch_size: int, seed: int, opts: TrainOptions, log: Log,
 ) -> list[dict]:
     """Train only the fusion head on cached embeddings of the (frozen) source nets."""
@@ -449,7 +452,7 @@ def _fit_linear(model: EmoMucs, emb: dict[str, torch.Tensor], y: torch.Tensor, a
 
 
 def _pretrained_source(
-    cfg: NetConfig, source: str, data: FeatureSet, train_idx, val_idx, epochs: int, lr: float,
+    cfg: NetConfig, source: str, data: FeatureSet, train_idx, val_idx, *, epochs: int, lr: float,
     batch_size: int, seed: int, opts: TrainOptions, log: Log,
 ) -> tuple[EmoMucs, list[dict]]:
     """A single-source model of ``source``, trained or loaded from ``opts.pretrain_dir``."""
@@ -466,8 +469,8 @@ def _pretrained_source(
         log(f"pretrain {source}: reused {path.name}")
         return model.eval(), json.loads(saved["history"])
     log(f"pretrain {source}: {len(train_idx)} clips, {epochs} epochs")
-    model, history = train_model(single_cfg, data, train_idx, val_idx, "full", epochs, lr, batch_size, seed, log,
-                                 replace(opts, pretrain_dir=None))
+    model, history = train_model(single_cfg, data, train_idx, val_idx, mode="full", epochs=epochs, lr=lr,
+                                 batch_size=batch_size, seed=seed, log=log, options=replace(opts, pretrain_dir=None))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         _atomic_save({"state": model.state_dict(), "history": json.dumps(history)}, path)
