@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from .atomic import atomic_path
+from .constants import WINDOW_SECONDS
 from .features import MelParams
 from .nets import EmoMucs, NetConfig
 
@@ -37,7 +38,8 @@ class Bundle:
     ----------
     model : the network, in eval mode.
     config : its :class:`NetConfig`.
-    mel : feature parameters the model was trained with.
+    mel : feature parameters the model was trained with (``n_chroma`` > 0: chroma rows
+        follow the mel rows; bundles from before chroma have none).
     window_seconds : length of one model window.
     separator : spec of the separator used in training (``{"backend", "model"}``),
         or ``None`` for mix-only models.
@@ -48,7 +50,7 @@ class Bundle:
 
     model: EmoMucs
     mel: MelParams = field(default_factory=MelParams)
-    window_seconds: float = 20.0
+    window_seconds: float = WINDOW_SECONDS
     separator: dict[str, Any] | None = None
     data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -126,7 +128,7 @@ def load_bundle(path: str | Path | None = None) -> Bundle:
     return Bundle(
         model=model,
         mel=mel,
-        window_seconds=float(header.get("window_seconds", 20.0)),
+        window_seconds=float(header.get("window_seconds", WINDOW_SECONDS)),
         separator=header.get("separator"),
         data=header.get("data", {}),
         metrics=header.get("metrics", {}),

@@ -1,9 +1,10 @@
 """EmoMucs networks: C1D and C2D source models and the fused EmoMucs model.
 
-Inputs are log-mel spectrograms of shape ``(batch, n_mels, frames)`` per source
-(``frames = 1723`` for a 20-s window). Every source model standardises its
-input per mel band with statistics stored as buffers, so a saved model carries
-its own normalisation. Outputs are raw ``(valence, arousal)`` in the target
+Inputs are feature arrays of shape ``(batch, n_mels + n_chroma, frames)`` per
+source (:mod:`~emomucs_core.features`; ``frames = 1723`` for a 20-s window with
+the paper's parameters): the CNN parts read the log-mel rows ``[:n_mels]`` only.
+Every source model standardises its input per mel band with statistics stored
+as buffers, so a saved model carries its own normalisation. Outputs are raw ``(valence, arousal)`` in the target
 scale; :meth:`EmoMucs.to_unit` maps them to [0, 1].
 """
 
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 from torch import nn
 
+from .constants import SOURCES
 from .descriptors import TIMBRE_GROUPS, check_groups, descriptor_size, window_descriptors
 from .features import MelParams
 from .heads import HEADS as HEAD_CLASSES, head_of
@@ -36,7 +38,7 @@ class NetConfig:
         ``logistic`` (logits of "high valence/arousal", unit value ``sigmoid(y)``) or
         ``quadrant`` (4 logits over Russell's quadrants Q1 V+A+, Q2 V-A+, Q3 V-A-,
         Q4 V+A-; unit valence ``P(Q1) + P(Q4)``, unit arousal ``P(Q1) + P(Q2)``).
-    n_mels : mel bands of the input.
+    n_mels : mel bands of the input; ``n_chroma``: chroma rows after them (not read by the CNNs).
     dropout : dropout inside the source models; ``head_dropout`` before linear layers.
     fusion_hidden : width of the fusion head's hidden layer; 0 makes the head linear
         (standardised input, one linear layer: an L2-regularised logistic or linear
@@ -46,17 +48,17 @@ class NetConfig:
         values) join the conv features ("early"), so the head sees both.
     descriptors : add the :mod:`~emomucs_core.descriptors` branch (timbre, modulation,
         rhythm and harmony statistics of the window, standardised) to the conv features.
-    descriptor_groups : which descriptor groups (:data:`~emomucs_core.descriptors.GROUPS`).
-    n_chroma : chroma rows after the ``n_mels`` log-mel rows of the input (0 or 12);
-        the descriptors read them, the CNNs do not.
+    descriptor_groups : which descriptor groups (:data:`~emomucs_core.descriptors.GROUPS`);
+        the tonal ones read the ``n_chroma`` (12) chroma rows.
     frame_rate : log-mel frames per second (Hz), for the descriptors.
     """
 
     arch: str = "c2d"
-    sources: tuple[str, ...] = ("vocals", "drums", "bass", "other")
+    sources: tuple[str, ...] = SOURCES
     fusion: str = "late"
     head: str = "regression"
     n_mels: int = 96
+    n_chroma: int = 0
     dropout: float = 0.1
     head_dropout: float = 0.5
     fusion_hidden: int = 64
@@ -64,7 +66,6 @@ class NetConfig:
     summary: bool = False
     descriptors: bool = False
     descriptor_groups: tuple[str, ...] = TIMBRE_GROUPS
-    n_chroma: int = 0
     frame_rate: float = MelParams().frame_rate
     extra: dict = field(default_factory=dict)
 
@@ -146,9 +147,9 @@ class _GlobalBranch(nn.Module):
             self.size += descriptor_size(cfg.n_mels, self.groups)
 
     def forward(self, raw: torch.Tensor, standardised: torch.Tensor) -> list[torch.Tensor]:
-        """Features ``[(B, d), ...]`` of raw ``(B, M [+ C], T)`` dB input and its standardised log-mel."""
+        """Features ``[(B, d), ...]`` of raw ``(B, rows, T)`` dB input and its standardised log-mel ``(B, M, T)``."""
         out = [band_summary(standardised)] if self.summary else []
-        if self.descriptors:
+        if self.descriptors:  # the log-mel groups read rows [:n_mels], the tonal groups the chroma rows
             out.append(self.desc_norm(window_descriptors(raw, self.frame_rate, self.groups, self.n_mels)))
         return out
 
@@ -168,6 +169,7 @@ class C2D(nn.Module):
 
     def __init__(self, cfg: NetConfig):
         super().__init__()
+        self.n_mels = cfg.n_mels
         self.norm = _Standardise(cfg.n_mels)
         blocks, channels = [], 1
         for pool in cfg.c2d_pools:
@@ -187,8 +189,8 @@ class C2D(nn.Module):
         self.out = nn.Linear(early, cfg.outputs)
 
     def embed(self, x: torch.Tensor, stage: str) -> torch.Tensor:
-        """Features at ``stage`` (``early``: ``(B, 32)``, ``late``: ``(B, outputs)``) of ``x`` ``(B, M, T)``."""
-        z = self.norm(x)
+        """Features at ``stage`` (``early``: ``(B, 32)``, ``late``: ``(B, outputs)``) of ``x`` ``(B, rows, T)``."""
+        z = self.norm(x[:, : self.n_mels])
         h = self.conv(z.unsqueeze(1).contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3))
         h = torch.cat([h] + self.glob(x, z), dim=1)
         if stage == "early":
@@ -212,6 +214,7 @@ class C1D(nn.Module):
         self.glob = _GlobalBranch(cfg)
         early = 32 + self.glob.size
         self.feature_sizes = {"early": early, "mid": 64, "late": cfg.outputs}
+        self.n_mels = cfg.n_mels
         self.norm = _Standardise(cfg.n_mels)
         self.conv = nn.Sequential(
             nn.Conv1d(cfg.n_mels, 32, 8),
@@ -227,7 +230,7 @@ class C1D(nn.Module):
         self.fc2 = nn.Sequential(nn.Dropout(cfg.head_dropout), nn.Linear(64, cfg.outputs))
 
     def embed(self, x: torch.Tensor, stage: str) -> torch.Tensor:
-        z = self.norm(x)
+        z = self.norm(x[:, : self.n_mels])
         h = self.conv(z)
         h = torch.cat([h.mean(dim=-1), h.amax(dim=-1)] + self.glob(x, z), dim=1)
         if stage == "early":
@@ -250,7 +253,7 @@ class DescriptorNet(nn.Module):
     def embed(self, x: torch.Tensor, stage: str) -> torch.Tensor:
         if stage != "early":
             raise ValueError("a descriptor model has early features only")
-        return torch.cat(self.glob(x, x), dim=1)  # no per-band standardisation: the raw input twice
+        return torch.cat(self.glob(x, x[:, : self.glob.n_mels]), dim=1)  # no per-band standardisation
 
 
 class EmoMucs(nn.Module):
@@ -303,7 +306,7 @@ class EmoMucs(nn.Module):
     def absent_embeddings(self, frames: int, silence_db: float) -> dict[str, torch.Tensor]:
         """Fusion-stage features standing for an absent source: ``{source: (d,)}``.
 
-        A silent stem (``(n_mels, frames)`` at ``silence_db``) through the source model;
+        A silent stem (``(n_mels + n_chroma, frames)`` at ``silence_db``) through the source model;
         with a linear head, the training mean of that source's features instead (its
         standardiser's mean), because a linear model has never seen silence and
         extrapolates wildly from it.
@@ -327,7 +330,7 @@ class EmoMucs(nn.Module):
         return self.fusion_head(torch.cat([embeddings[s] for s in self.sources], dim=1))
 
     def forward(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Raw ``(B, outputs)`` prediction from ``{source: (B, n_mels, frames)}``."""
+        """Raw ``(B, outputs)`` prediction from ``{source: (B, n_mels + n_chroma, frames)}``."""
         return self.fuse(self.embed(feats))
 
     def to_unit(self, raw: torch.Tensor) -> torch.Tensor:

@@ -19,12 +19,12 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
-from .attribution import dominant_source, subset_values, shapley
-from .audio import SEPARATION_RATE, AudioError, AudioFile, choose_windows
+from .attribution import dominant_source
+from .audio import AudioError, AudioFile, choose_windows
 from .checkpoint import Bundle, load_bundle
 from .device import choose_device
-from .features import MelParams, features_from_audio
-from .separation import Separator, make_separator
+from .pipeline import InferenceStep
+from .separators import Separator, make_separator, parse_id
 
 log = logging.getLogger(__name__)
 
@@ -63,35 +63,6 @@ class Prediction:
         return out
 
 
-def compute_features(
-    windows: np.ndarray,
-    sources: tuple[str, ...],
-    separator: Separator | None,
-    mel: MelParams = MelParams(),
-) -> dict[str, np.ndarray]:
-    """Log-mel features of every source for a batch of stereo 44.1 kHz windows.
-
-    Parameters
-    ----------
-    windows : float32 ``(B, 2, n)``.
-    sources : wanted inputs; ``"mix"`` is the window itself, other names are stems.
-
-    Returns
-    -------
-    ``{source: float32 (B, n_mels, frames)}``.
-    """
-    stems: dict[str, np.ndarray] = {}
-    if "mix" in sources:
-        stems["mix"] = windows
-    wanted = [s for s in sources if s != "mix"]
-    if wanted:
-        if separator is None:
-            raise ValueError(f"sources {wanted} need a separator")
-        separated = separator.separate(torch.from_numpy(np.ascontiguousarray(windows)))
-        stems.update({s: separated[s].numpy() for s in wanted})
-    return {s: features_from_audio(stems[s], SEPARATION_RATE, mel) for s in sources}
-
-
 @dataclass
 class _Pending:
     path: Path
@@ -113,9 +84,10 @@ class Predictor:
         the separator the bundle was trained with. A different one is used but warned about.
     device : ``auto``, ``cpu``, ``cuda`` or ``mps``: for the model and the separator.
     windows : analysis windows per track (K).
-    batch_size : windows per separator and model batch.
+    batch_size : windows per separator and model batch; None: 4 on the CPU, 16 on a GPU
+        (where one large batch keeps the device busy while threads decode the next files).
     threads : decoding threads.
-    demucs_repo : local folder of demucs weights (passed to a demucs separator).
+    demucs_repo : local folder of demucs weights (passed to a demucs separator only).
     """
 
     def __init__(
@@ -124,7 +96,7 @@ class Predictor:
         separator: Separator | str | dict | None = None,
         device: str = "auto",
         windows: int = 3,
-        batch_size: int = 4,
+        batch_size: int | None = None,
         threads: int = 2,
         demucs_repo: str | Path | None = None,
     ):
@@ -134,10 +106,11 @@ class Predictor:
         self.model.to(self.device)
         self.sources = self.model.sources
         self.windows = max(1, int(windows))
-        self.batch_size = max(1, int(batch_size))
+        self.batch_size = max(1, int(batch_size or (4 if self.device.type == "cpu" else 16)))
         self.threads = max(1, int(threads))
         self.separator = self._separator(separator, device, demucs_repo)
-        self._absent: dict[str, torch.Tensor] | None = None
+        self.step = InferenceStep(self.model, mel=self.bundle.mel, window_seconds=self.bundle.window_seconds,
+                                  separator=self.separator, device=self.device)
 
     @property
     def model_id(self) -> str:
@@ -147,13 +120,13 @@ class Predictor:
         trained = self.bundle.separator
         if all(s == "mix" for s in self.sources):
             return None
-        if separator is None:
-            if not trained:
-                raise ValueError("the bundle names no separator; pass one")
-            return make_separator(trained, repo=repo, device=device)
+        if separator is None and not trained:
+            raise ValueError("the bundle names no separator; pass one")
         if not isinstance(separator, Separator):
-            separator = make_separator(separator, repo=repo, device=device)
-        if trained and separator.spec != {k: trained.get(k) for k in separator.spec}:
+            spec = trained if separator is None else separator
+            demucs = parse_id(spec)[0] == "demucs"  # the weights folder is for demucs only
+            separator = make_separator(spec, repo=repo if demucs else None, device=device)
+        if trained and parse_id(separator.spec) != parse_id(trained):
             log.warning(
                 "separator %s differs from the one the model was trained with (%s:%s); results may be off",
                 separator.id, trained.get("backend"), trained.get("model", ""),
@@ -204,7 +177,7 @@ class Predictor:
             return
         windows = np.stack([item.audio[k] for item, k in batch])
         try:
-            unit, contrib = self._infer(windows)
+            unit, contrib = self.step(windows)
         except Exception as exc:
             reason = f"analysis failed ({type(exc).__name__}: {exc})".splitlines()[0]
             for item, _ in batch:
@@ -213,26 +186,6 @@ class Predictor:
         for j, (item, _) in enumerate(batch):
             item.unit.append(unit[j])
             item.contrib.append(contrib[j])
-
-    def _infer(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Unit predictions ``(B, 2)`` and contributions ``(B, n_sources, 2)`` of windows ``(B, 2, n)``."""
-        feats = compute_features(windows, self.sources, self.separator, self.bundle.mel)
-        with torch.inference_mode():
-            x = {s: torch.from_numpy(f).to(self.device) for s, f in feats.items()}
-            present = self.model.embed(x)
-            if not self.model.fused:
-                unit = self.model.to_unit(present[self.sources[0]])
-                return unit.cpu().numpy(), np.zeros((len(windows), len(self.sources), 2), np.float32)
-            masks, values = subset_values(self.model, present, self._absent_features())
-            contrib = shapley(masks.cpu(), values.cpu())
-            return values[-1].cpu().numpy(), contrib.numpy()
-
-    def _absent_features(self) -> dict[str, torch.Tensor]:
-        """Fusion-stage features of an absent source, per source: ``{source: (d,)}``."""
-        if self._absent is None:
-            mel = self.bundle.mel
-            self._absent = self.model.absent_embeddings(mel.frames(self.bundle.window_seconds), mel.silence_db)
-        return self._absent
 
     @staticmethod
     def _finished(pending: deque[_Pending]) -> Iterator[_Pending]:

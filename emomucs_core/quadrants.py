@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
+from .constants import QUADRANTS  # noqa: F401  (re-exported with the rule)
 
 
 def quadrant_of(valence: float, arousal: float) -> str:

@@ -15,7 +15,7 @@ from emomucs_core.datasets import (
 from emomucs_core.datasets.cache import FeatureCache, build_cache
 from emomucs_core.datasets.handcrafted import FEATURE_NAMES, cached_summary_features
 from emomucs_core.features import MelParams
-from emomucs_core.offline_separation import OfflineSeparator
+from emomucs_core.separators.offline import OfflineSeparator
 from emomucs_core.testing import synth_music, write_audio
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -1,4 +1,4 @@
-"""OfflineSeparator: the weight-free HPSS + REPET-SIM split."""
+"""The weight-free HPSS + REPET-SIM split: ``offline:v1`` (stem audio) and ``offline:v2`` (stem features)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from emomucs_core.offline_separation import OfflineSeparator
-from emomucs_core.separation import SEPARATION_RATE, SOURCES, make_separator
+from emomucs_core.features import features_from_audio, power_spectrogram, to_mono
+from emomucs_core.separators import SEPARATION_RATE, SOURCES, SeparatorError, make_separator
+from emomucs_core.separators.offline import (
+    V2_PARAMS, MaskedFeatureSeparator, OfflineSeparator, median9, stem_masks,
+)
 from emomucs_core.testing import synth_music
 
 SR = SEPARATION_RATE
@@ -103,8 +106,106 @@ def test_deterministic(separator):
 
 def test_make_separator():
     for spec in ("offline", {"backend": "offline"}, "offline:v1"):
-        sep = make_separator(spec, device="auto", repo=None, shifts=1)
+        sep = make_separator(spec, device="auto", repo=None)
         assert isinstance(sep, OfflineSeparator)
         assert sep.id == "offline:v1" and sep.spec == {"backend": "offline", "model": "v1"}
+        assert sep.device.type == "cpu"
     out = sep.separate(_batch(synth_music(3.0)))
     assert set(out) == set(SOURCES)
+
+
+# -- offline:v2: features straight from the masked spectrogram ----------------
+V2 = V2_PARAMS
+
+
+@pytest.fixture(scope="module")
+def v2() -> MaskedFeatureSeparator:
+    return make_separator("offline:v2")
+
+
+def _power(db: np.ndarray) -> float:
+    """Total power of the mel rows of a feature array (dB back to power)."""
+    return float((10.0 ** (db[..., : V2.n_mels, :].astype(np.float64) / 10)).sum())
+
+
+def test_median9_is_the_median():
+    values = [torch.randn(4, 5, 6) for _ in range(9)]
+    assert torch.equal(median9(values), torch.stack(values, -1).median(-1).values)
+    with pytest.raises(ValueError):
+        median9(values[:8])
+
+
+def test_v2_gives_features_of_every_source_and_no_audio(v2):
+    x = _batch(synth_music(20.0, seed=1), synth_music(20.0, seed=2, root_hz=196.0)).numpy()
+    out = v2.stem_features(x, ("mix",) + SOURCES, V2)
+    assert v2.id == "offline:v2" and v2.feature_params == V2
+    for name, f in out.items():
+        assert f.shape == (2, V2.n_mels + V2.n_chroma, V2.frames(20.0)) and f.dtype == np.float32, name
+        assert np.isfinite(f).all()
+    # The mix is the audio path's features; each stem gets part of its energy and all of them add up to it
+    # at most (masks sum to 1, so squared masks to at most 1).
+    np.testing.assert_allclose(out["mix"], features_from_audio(x, SR, V2), atol=1e-3)
+    stems = [_power(out[s]) for s in SOURCES]
+    assert all(0 < p < _power(out["mix"]) for p in stems)
+    assert 0.3 * _power(out["mix"]) < sum(stems) <= 1.0001 * _power(out["mix"])
+    with pytest.raises(SeparatorError, match="stem features only"):
+        v2.separate(torch.from_numpy(x))
+
+
+def test_v2_masks_are_a_partition(v2):
+    x = _batch(synth_music(10.0, seed=4)).numpy()
+    power = power_spectrogram(to_mono(x, SR, V2), V2)
+    masks, cell = stem_masks(power, V2)
+    assert masks.shape == (1, 4, -(-power.shape[1] // cell), power.shape[2])
+    assert float(masks.min()) >= 0 and float(masks.max()) <= 1
+    torch.testing.assert_close(masks.sum(dim=1), torch.ones_like(masks[:, 0]), atol=1e-5, rtol=0)
+
+
+def test_v2_sends_clicks_to_drums_and_tones_to_bass_and_not_drums(v2):
+    rng = np.random.default_rng(0)
+    n = 8 * SR
+    clicks = np.zeros(n, dtype=np.float32)
+    for start in range(0, n - SR // 10, SR // 4):
+        burst = rng.standard_normal(SR // 50) * np.exp(-np.arange(SR // 50) / (SR / 400))
+        clicks[start : start + burst.size] += 0.5 * burst.astype(np.float32)
+        clicks[start] += 0.9
+    t = np.arange(n) / SR
+    bass = 0.4 * np.sin(2 * np.pi * 55.0 * t)
+    freq = 440.0 * (1 + 0.01 * np.sin(2 * np.pi * 5 * t))
+    tone = 0.4 * np.sin(2 * np.pi * np.cumsum(freq) / SR)
+    out = v2.stem_features(_batch(clicks, bass, tone).numpy(), ("mix",) + SOURCES, V2)
+    share = {s: [_power(out[s][i]) / _power(out["mix"][i]) for i in range(3)] for s in SOURCES}
+    assert share["drums"][0] > 0.4 and share["drums"][0] > 2 * share["vocals"][0]
+    assert share["bass"][1] > 0.5
+    assert share["drums"][2] < 0.2 and share["bass"][2] < 0.05
+
+
+def test_v2_chroma_rows_name_the_pitch_class(v2):
+    t = np.arange(5 * SR) / SR
+    a440 = 0.3 * np.sin(2 * np.pi * 440.0 * t)  # A
+    out = v2.stem_features(_batch(a440).numpy(), ("mix",), V2)["mix"][0]
+    chroma = out[V2.n_mels :].mean(axis=1)
+    assert int(np.argmax(chroma)) == 9  # C, C#, D, D#, E, F, F#, G, G#, A
+
+
+def test_v2_silence_is_the_silence_level_and_windows_are_independent(v2):
+    silent = v2.stem_features(np.zeros((1, 2, 5 * SR), np.float32), SOURCES, V2)
+    for f in silent.values():
+        assert np.all(f == np.float32(V2.silence_db))
+    x = _batch(synth_music(6.0, seed=5), synth_music(6.0, seed=6)).numpy()
+    together = v2.stem_features(x, SOURCES, V2)
+    alone = v2.stem_features(x[1:], SOURCES, V2)
+    again = v2.stem_features(x[1:], SOURCES, V2)
+    for s in SOURCES:
+        np.testing.assert_allclose(together[s][1:], alone[s], atol=1e-3)
+        assert np.array_equal(alone[s], again[s])
+
+
+def test_registry_and_options():
+    assert make_separator({"backend": "offline", "model": "v2"}).id == "offline:v2"
+    with pytest.raises(SeparatorError, match="unknown offline separator 'v3'"):
+        make_separator("offline:v3")
+    with pytest.raises(SeparatorError, match="takes no option 'repo'"):
+        make_separator("offline:v2", repo="/somewhere")
+    with pytest.raises(SeparatorError, match="takes no option 'shifts'"):
+        make_separator("offline", shifts=1)

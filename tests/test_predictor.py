@@ -9,7 +9,7 @@ import pytest
 
 from conftest import make_bundle
 from emomucs_core.predictor import Predictor
-from emomucs_core.separation import make_separator
+from emomucs_core.separators import make_separator
 from emomucs_core.testing import synth_music, write_audio
 
 
@@ -38,7 +38,7 @@ def test_predictions_are_in_range_and_contributions_add_up(predictor, music_file
 def test_contributions_sum_to_prediction_minus_all_silent(predictor, music_files):
     r = predictor.predict_one(music_files["wav"])
     silent = predictor.model.to_unit(predictor.model.fuse(
-        {s: e[None] for s, e in predictor._absent_features().items()})).detach().numpy()[0]
+        {s: e[None] for s, e in predictor.step.absent_embeddings().items()})).detach().numpy()[0]
     total_v = sum(c["valence"] for c in r.contributions.values())
     total_a = sum(c["arousal"] for c in r.contributions.values())
     assert total_v == pytest.approx(r.valence - silent[0], abs=1e-5)
@@ -85,7 +85,7 @@ def test_mix_only_bundle_needs_no_separator(tmp_path, music_files):
 
 def test_a_different_separator_is_used_with_a_warning(bundle_path, demucs_repo, caplog):
     sep = make_separator("demucs:htdemucs", repo=demucs_repo)
-    sep.spec = {"backend": "demucs", "model": "htdemucs_ft"}
+    sep.variant = "htdemucs_ft"
     with caplog.at_level(logging.WARNING):
         Predictor(bundle_path, separator=sep)
     assert "differs from the one the model was trained with" in caplog.text

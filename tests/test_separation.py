@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from emomucs_core.separation import SOURCES, DemucsSeparator, SeparatorError, make_separator
+from emomucs_core.separators import SOURCES, SeparatorError, make_separator
+from emomucs_core.separators.demucs import DemucsSeparator
 from emomucs_core.testing import synth_music
 
 
@@ -58,7 +59,7 @@ def test_no_weights_and_no_network_fails_fast(tmp_path):
     """Without a local copy the loader stops at once with instructions, instead of retrying."""
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "torch")}
     code = (
-        "from emomucs_core.separation import DemucsSeparator, SeparatorError\n"
+        "from emomucs_core.separators.demucs import DemucsSeparator, SeparatorError\n"
         "try:\n    DemucsSeparator('htdemucs')\nexcept SeparatorError as e:\n    print(e)\n"
     )
     start = time.monotonic()

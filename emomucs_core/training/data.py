@@ -8,7 +8,7 @@ windows and averages the ``K`` predictions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -16,7 +16,9 @@ import torch
 from torch.utils.data import Dataset
 
 from ..descriptors import TIMBRE_GROUPS, window_descriptors
-from ..nets import QUADRANTS
+from ..features import MelParams
+from ..nets import NetConfig
+from ..quadrants import QUADRANTS
 
 
 @dataclass
@@ -28,6 +30,8 @@ class FeatureSet:
     groups : ``N`` group keys (artist) for grouped splits.
     quadrants : ``N`` Russell quadrants ``Q1..Q4`` or None (continuous labels).
     ids : ``N`` clip ids (for reports); defaults to ``"0".."N-1"``.
+    mel : parameters the features were computed with (rows ``[:mel.n_mels]`` are log-mel,
+        the rest chroma); None: every row is a mel band and models keep their own config.
     """
 
     feats: dict[str, np.ndarray]
@@ -35,6 +39,7 @@ class FeatureSet:
     groups: list[str]
     quadrants: list[str | None] | None = None
     ids: list[str] = field(default_factory=list)
+    mel: MelParams | None = None
     _descriptors: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -60,15 +65,27 @@ class FeatureSet:
         return len(self.targets)
 
     @classmethod
-    def labelled(cls, feats: dict[str, np.ndarray], clips: Sequence[Any]) -> FeatureSet:
-        """A set of ``feats`` (``{source: (N, K, n_mels, T)}``) with targets, groups, quadrants and ids of ``clips``."""
+    def labelled(cls, feats: dict[str, np.ndarray], clips: Sequence[Any], mel: MelParams | None = None) -> FeatureSet:
+        """A set of ``feats`` (``{source: (N, K, rows, T)}``) with targets, groups, quadrants and ids of ``clips``."""
         return cls(
             feats=feats,
             targets=np.array([[c.valence, c.arousal] for c in clips], dtype=np.float32),
             groups=[c.group for c in clips],
             quadrants=[c.quadrant for c in clips],
             ids=[c.id for c in clips],
+            mel=mel,
         )
+
+    def net_config(self, cfg: NetConfig) -> NetConfig:
+        """``cfg`` with the input rows and frame rate of these features (unchanged when :attr:`mel` is None)."""
+        if self.mel is None:
+            return cfg
+        return replace(cfg, n_mels=self.mel.n_mels, n_chroma=self.mel.n_chroma, frame_rate=self.mel.frame_rate)
+
+    @property
+    def n_mels(self) -> int:
+        """Log-mel rows of every feature array (the rest are chroma)."""
+        return self.mel.n_mels if self.mel else next(iter(self.feats.values())).shape[2]
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -89,7 +106,7 @@ class FeatureSet:
     def band_stats(
         self, idx: np.ndarray, sources: tuple[str, ...] | None = None, chunk: int = 32
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per-band mean and std (dB, each ``(n_mels,)``) of ``sources`` over the clips ``idx``.
+        """Per-band mean and std (dB, each ``(n_mels,)``, log-mel rows only) of ``sources`` over the clips ``idx``.
 
         Computed over every window and frame of those clips only (the training part),
         in float64 chunks so that 600 clips x 1723 frames need little memory.
@@ -98,11 +115,11 @@ class FeatureSet:
         idx = np.asarray(idx)
         for s in sources or self.sources:
             arr = self.feats[s]
-            total = np.zeros(arr.shape[2])
-            squares = np.zeros(arr.shape[2])
+            total = np.zeros(self.n_mels)
+            squares = np.zeros(self.n_mels)
             count = 0
             for start in range(0, len(idx), chunk):
-                x = arr[np.sort(idx[start : start + chunk])].astype(np.float64)
+                x = arr[np.sort(idx[start : start + chunk]), :, : self.n_mels].astype(np.float64)
                 total += x.sum(axis=(0, 1, 3))
                 squares += (x**2).sum(axis=(0, 1, 3))
                 count += x.shape[0] * x.shape[1] * x.shape[3]
@@ -117,8 +134,10 @@ class FeatureSet:
     ) -> np.ndarray:
         """Descriptors of every window of ``source``: float32 ``(N, K, descriptor_size)``.
 
-        Computed once per (source, frame rate, groups, mel rows) and kept.
+        ``n_mels``: log-mel rows (default :attr:`n_mels`). Computed once per (source, frame rate,
+        groups, mel rows) and kept.
         """
+        n_mels = self.n_mels if n_mels is None else n_mels
         key = (source, frame_rate, tuple(groups), n_mels)
         if key not in self._descriptors:
             arr = self.feats[source]
@@ -253,9 +272,9 @@ def load_feature_set(
     per source; clips with fewer windows repeat theirs cyclically; None when no clip is
     cached) and the clips not in the cache. Arrays are preallocated: memory is about one copy of the data.
     """
-    from ..features import MelParams
+    from ..separators import feature_params
 
-    mel = mel or MelParams()
+    mel = mel or feature_params(separator_id)
     sources = tuple(sources)
     arrays: dict[str, np.ndarray] = {}
     found, missing = [], []
@@ -275,4 +294,4 @@ def load_feature_set(
     if not found:
         return None, missing
     arrays = {s: a[: len(found)] for s, a in arrays.items()}
-    return FeatureSet.labelled(arrays, found), missing
+    return FeatureSet.labelled(arrays, found, mel), missing

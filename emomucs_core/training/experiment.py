@@ -137,7 +137,7 @@ def train_final(
     name: str = "emomucs",
     data_info: dict | None = None,
     metrics: dict | None = None,
-    mel: MelParams = MelParams(),
+    mel: MelParams | None = None,
     window_seconds: float = 20.0,
     log: Log | None = None,
 ) -> Bundle:
@@ -163,5 +163,5 @@ def train_final(
     if refit:
         info["refit_clips"] = len(tr) + len(va)
     all_metrics = {**(metrics or {}), "final_val": val}
-    return Bundle(model=model, mel=mel, window_seconds=window_seconds, separator=separator, data=info,
+    return Bundle(model=model, mel=mel or data.mel or MelParams(), window_seconds=window_seconds, separator=separator, data=info,
                   metrics=json.loads(json.dumps(all_metrics, default=float)), name=name)

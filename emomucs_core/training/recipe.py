@@ -196,15 +196,14 @@ def load_table(args) -> tuple[DescriptorTable, Any, list, Any, Any]:
     from ..datasets import load_dataset
     from ..datasets.cache import FeatureCache, _mel_params, build_cache
     from ..descriptors import GROUPS, TIMBRE_GROUPS, VERSION
-    from ..features import MelParams
-    from ..separation import make_separator
+    from ..separators import feature_params, make_separator
     from .data import load_feature_set
 
     clips = load_dataset("4q", args.data)
     cache = FeatureCache(args.cache)
     sep = make_separator(args.separator, device="cpu")
-    mel = MelParams()
-    groups = GROUPS if getattr(mel, "n_chroma", 0) else TIMBRE_GROUPS
+    mel = feature_params(sep.id)
+    groups = GROUPS if mel.n_chroma else TIMBRE_GROUPS
     params = _mel_params(mel, args.windows, 20.0)
     keys = [cache.key(c.path, sep.id, params) for c in clips]
     blob = json.dumps([keys, list(STEMS), list(groups), VERSION]).encode()
@@ -230,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("evaluate", "train"))
     parser.add_argument("--data", required=True, type=Path, help="4Q dataset folder (Q1..Q4, annotation CSVs)")
     parser.add_argument("--cache", required=True, type=Path, help="feature cache folder")
-    parser.add_argument("--separator", default="offline")
+    parser.add_argument("--separator", default="offline:v2")
     parser.add_argument("--windows", type=int, default=3)
     parser.add_argument("--folds", type=int, default=5, help="outer folds")
     parser.add_argument("--inner-folds", type=int, default=5, help="inner folds of the selector")
@@ -248,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     threadpool_limits(args.threads)
     start = time.perf_counter()
     table, mel, clips, cache, sep = load_table(args)
-    tonal = bool(getattr(mel, "n_chroma", 0))
+    tonal = bool(mel.n_chroma)
     if args.command == "evaluate":
         from ..datasets.handcrafted import cached_summary_features
 
@@ -270,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             "chosen": selection.candidate.label, "temperature": selection.calibration.temperature,
             "class_bias": list(selection.calibration.bias), "inner_scores": selection.scores,
             "seconds": round(time.perf_counter() - start, 1)}
-    bundle = bundle_from_selection(selection, n_mels=mel.n_mels, n_chroma=getattr(mel, "n_chroma", 0),
+    bundle = bundle_from_selection(selection, n_mels=mel.n_mels, n_chroma=mel.n_chroma,
                                    frame_rate=mel.frame_rate, mel=mel, separator=sep.spec, name=args.name,
                                    data_info=info, metrics=metrics)
     bundle.save(args.out)

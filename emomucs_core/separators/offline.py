@@ -1,0 +1,343 @@
+"""Weight-free approximations of Demucs' four-source split: ``offline:v1`` and ``offline:v2``.
+
+Both need no trained model, so they work where Demucs weights cannot be
+obtained. They are rough stand-ins for Demucs, built from textbook parts, one
+soft mask per source on the mixture STFT:
+
+1. **drums** - the percussive part of a harmonic-percussive separation (median
+   filtering, Fitzgerald 2010).
+2. **vocals** - the foreground of the harmonic part: REPET-SIM (Rafii & Pardo
+   2012), a median over the most similar frames models the repeating background
+   and what it does not explain is foreground (as in librosa's "vocal
+   separation" example), high-passed at about 80 Hz.
+3. **bass** - the harmonic background below about 250 Hz.
+4. **other** - the residual, so the four stems always sum to the input.
+
+``offline:v1`` (:class:`OfflineSeparator`) returns stem audio: masks from the
+magnitude of the stereo downmix (STFT at 44.1 kHz, 4096-point Hann frame, hop
+2048, bins up to 11 kHz; the bins above reuse the mean mask of 5.5-11 kHz),
+applied to each channel's STFT and inverted. Its features are then computed
+from each stem's audio (:func:`~emomucs_core.features.features_from_audio`).
+
+``offline:v2`` (:class:`MaskedFeatureSeparator`) never makes stem audio. The
+window is downmixed and resampled once to 22,050 Hz mono, and one STFT
+(:data:`V2_PARAMS`: 2048-point Hann frame, 10.8-Hz bins; hop 512, 43 frames/s,
+enough for the descriptors' modulation bands up to 16 Hz) serves everything:
+the masks are estimated on a grid of 2 x 2 cells (21.5 Hz x 46 ms, the time
+resolution of v1) with 9-point median filters (HPSS: 9 cells = 418 ms along
+time and 194 Hz along frequency; REPET-SIM: the median of the 9 most similar
+frames at least 2 s away), interpolated back to the STFT grid, and each stem's
+log-mel and chroma come from its masked power ``|X|**2 * mask**2``
+(:func:`~emomucs_core.features.features_from_power`). The medians are sorting
+networks of element-wise minima and maxima over whole batches of windows
+(torch), not per-cell sorts. Everything is deterministic.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..features import MelParams, features_from_power, power_spectrogram, to_mono
+from .base import SEPARATION_RATE, SOURCES, Separator, check_windows
+
+#: ``offline:v1`` STFT frame and hop at 44.1 kHz, in samples.
+N_FFT = 4096
+HOP = 2048
+#: Bins analysed (0 .. 11025 Hz); higher bins copy the mean mask of 5.5-11 kHz.
+N_ANALYSED = N_FFT // 4 + 1
+
+
+class OfflineSeparator(Separator):
+    """Weight-free vocals/drums/bass/other split (HPSS + REPET-SIM + a low-pass), on the CPU.
+
+    An approximation of Demucs for machines without its weights; see the module
+    docstring for the method. Measured cost per 20-s stereo window, one
+    thread, on the 2-core development machine (librosa 0.11): 0.46 s with the
+    machine otherwise idle (``benchmarks/bench_separators.py``; about 2 s wall
+    with six busy processes sharing the two cores), about 40x faster than real
+    time and roughly 25x cheaper than full-size HTDemucs.
+
+    Parameters
+    ----------
+    device : accepted like every backend's; the work is always on the CPU.
+    hpss_kernel : HPSS median-filter lengths ``(frames, bins)``: 9 frames of 46 ms
+        (harmonic, along time), 17 bins of 10.8 Hz (percussive, along frequency).
+    hpss_margin : HPSS margin; > 1 leaves the ambiguous energy to ``other``.
+    repeat_seconds : REPET-SIM: similar frames must be at least this far apart (s).
+    vocal_margin : REPET-SIM foreground margin (librosa's example uses 10; lower keeps more).
+    bass_cutoff : Hz, crossover of the bass low-pass.
+    vocal_highpass : Hz, below which nothing goes to vocals.
+    neighbours : REPET-SIM: similar frames whose median models the background.
+    """
+
+    backend = "offline"
+    variant = "v1"
+
+    def __init__(
+        self,
+        *,
+        device: str = "cpu",
+        hpss_kernel: int | tuple[int, int] = (9, 17),
+        hpss_margin: float = 1.0,
+        repeat_seconds: float = 2.0,
+        vocal_margin: float = 2.0,
+        bass_cutoff: float = 250.0,
+        vocal_highpass: float = 80.0,
+        neighbours: int = 15,
+    ):
+        super().__init__(device)
+        self.hpss_kernel = hpss_kernel
+        self.hpss_margin = hpss_margin
+        self.repeat_seconds = repeat_seconds
+        self.vocal_margin = vocal_margin
+        self.neighbours = neighbours
+        freqs = np.fft.rfftfreq(N_FFT, 1.0 / SEPARATION_RATE)
+        safe = np.maximum(freqs, 1.0)
+        #: (bins, 1) smooth crossover weights.
+        self._lowpass = (1.0 / (1.0 + (safe / bass_cutoff) ** 8))[:, None]
+        self._highpass = (1.0 / (1.0 + (vocal_highpass / safe) ** 8))[:, None]
+
+    def separate(self, windows: torch.Tensor, *, vocals: bool = True) -> dict[str, torch.Tensor]:
+        """Split ``(batch, 2, n)`` float32 windows at 44.1 kHz into ``{source: (batch, 2, n)}``.
+
+        ``vocals=False`` skips REPET-SIM (no vocals; for an accompaniment whose vocals are known).
+        """
+        import librosa
+
+        check_windows(windows)
+        x = windows.detach().to("cpu", torch.float32).numpy()
+        n = x.shape[-1]
+        out = {s: np.zeros_like(x) for s in SOURCES}
+        for b in range(x.shape[0]):
+            if not np.any(x[b]) or n < N_FFT:
+                out["other"][b] = x[b]
+                continue
+            spec = librosa.stft(x[b], n_fft=N_FFT, hop_length=HOP)  # (2, bins, frames)
+            masks = self._masks(np.abs(spec.mean(axis=0)), vocals)
+            for name in ("vocals", "drums", "bass"):
+                out[name][b] = librosa.istft(spec * masks[name], hop_length=HOP, n_fft=N_FFT, length=n)
+            out["other"][b] = x[b] - out["vocals"][b] - out["drums"][b] - out["bass"][b]
+        return {s: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for s, v in out.items()}
+
+    def _masks(self, mag: np.ndarray, vocals: bool) -> dict[str, np.ndarray]:
+        """Soft masks ``{vocals, drums, bass}`` of shape ``(bins, frames)`` from the downmix magnitude."""
+        import librosa
+
+        low = mag[:N_ANALYSED].astype(np.float32)
+        frames = low.shape[1]
+        harm, perc = librosa.decompose.hpss(
+            low, kernel_size=self.hpss_kernel, mask=True, margin=self.hpss_margin
+        )
+        fore = np.zeros_like(low)
+        width = min(int(round(self.repeat_seconds * SEPARATION_RATE / HOP)), (frames - 1) // 2 - 1)
+        if vocals and width >= 1 and frames >= 8:
+            h = low * harm + 1e-8  # the offset keeps cosine similarity defined on silent frames
+            background = np.minimum(h, repeating_background(h, width, self.neighbours))
+            fore = librosa.util.softmask(h - background, self.vocal_margin * background, power=2)
+        harm, perc, fore = (_extend(m) for m in (harm, perc, fore))
+        vocals = harm * fore * self._highpass
+        masks = {
+            "vocals": vocals,
+            "drums": perc,
+            "bass": (harm - vocals) * self._lowpass,
+        }
+        return {k: np.nan_to_num(v, nan=0.0).astype(np.float32) for k, v in masks.items()}
+
+
+def _extend(mask: np.ndarray) -> np.ndarray:
+    """Extend a ``(N_ANALYSED, frames)`` mask to all ``N_FFT // 2 + 1`` bins (mean of the top octave)."""
+    top = mask[N_ANALYSED // 2 :].mean(axis=0, keepdims=True)
+    rest = np.repeat(top, N_FFT // 2 + 1 - N_ANALYSED, axis=0)
+    return np.concatenate([mask, rest], axis=0)
+
+
+def repeating_background(mag: np.ndarray, width: int, neighbours: int = 15) -> np.ndarray:
+    """REPET-SIM background: per frame, the median of its most similar frames.
+
+    Same idea as ``librosa.decompose.nn_filter(mag, aggregate=np.median,
+    metric="cosine", width=width)`` with a fixed neighbour count, vectorised
+    (about 4x faster on a 20-s window).
+
+    Parameters
+    ----------
+    mag : np.ndarray ``(bins, frames)``, non-negative magnitudes.
+    width : frames closer than this to a frame are never its neighbours.
+    neighbours : how many similar frames to take (capped by what ``width`` leaves).
+
+    Returns
+    -------
+    np.ndarray ``(bins, frames)``, float32.
+    """
+    frames = mag.shape[1]
+    unit = mag / (np.linalg.norm(mag, axis=0, keepdims=True) + 1e-12)
+    sim = unit.T @ unit  # (frames, frames) cosine similarity
+    idx = np.arange(frames)
+    sim[np.abs(idx[:, None] - idx[None, :]) < width] = -np.inf
+    k = int(min(neighbours, max(1, frames - 2 * width + 1)))
+    if k >= frames:
+        k = frames - 1
+    nearest = np.argsort(-sim, axis=1, kind="stable")[:, :k]  # (frames, k), deterministic ties
+    if k % 2 == 0 and k > 1:
+        k -= 1  # odd count: the median is one element, found by a partition
+    gathered = mag[:, nearest[:, :k]]  # (bins, frames, k)
+    return np.partition(gathered, k // 2, axis=-1)[..., k // 2].astype(np.float32)
+
+
+#: Feature parameters of ``offline:v2``: 22050 Hz mono, FFT 2048, hop 512, 96 mel bands + 12 chroma.
+V2_PARAMS = MelParams(n_fft=2048, hop_length=512, n_mels=96, n_chroma=12)
+#: Mask grid cell of ``offline:v2``: about 46 ms x 21.5 Hz (pooled STFT cells).
+MASK_HOP_SECONDS = 2048 / 44100
+MASK_BIN_HZ = 21.5
+#: Median-filter length (cells) of HPSS, along time (harmonic) and frequency (percussive).
+HPSS_CELLS = 9
+#: REPET-SIM: similar frames must be at least this far apart (s); their median models the background.
+REPEAT_SECONDS = 2.0
+#: REPET-SIM neighbours whose median models the background (the 9-point median network).
+NEIGHBOURS = 9
+#: REPET-SIM foreground margin (librosa's example uses 10; lower keeps more).
+VOCAL_MARGIN = 2.0
+#: Hz: crossover of the bass low-pass, and below which nothing goes to vocals.
+BASS_CUTOFF = 250.0
+VOCAL_HIGHPASS = 80.0
+
+
+class MaskedFeatureSeparator(Separator):
+    """``offline:v2``: the stems' features straight from masks on one mono STFT (no stem audio).
+
+    See the module docstring for the method. :meth:`stem_features` works for any
+    :class:`MelParams` (the mask grid and filters are set in seconds and Hz);
+    a model trained on it uses :data:`V2_PARAMS`. Runs on the CPU.
+    """
+
+    backend = "offline"
+    variant = "v2"
+    feature_params = V2_PARAMS
+
+    def __init__(self, *, device: str = "cpu"):
+        super().__init__(device)
+
+    def stem_features(
+        self, windows: np.ndarray, sources: Sequence[str], params: MelParams
+    ) -> dict[str, np.ndarray]:
+        """``{source: float32 (batch, n_mels + n_chroma, frames)}`` of ``(batch, 2, n)`` 44.1-kHz windows."""
+        check_windows(windows)
+        power = power_spectrogram(to_mono(windows, SEPARATION_RATE, params), params)  # (B, bins, T)
+        out = {"mix": features_from_power(power, params)} if "mix" in sources else {}
+        stems = [s for s in sources if s != "mix"]
+        if stems:
+            masks, bins_per_cell = stem_masks(power, params)
+            feats = features_from_power(masked_power(power, masks[:, [SOURCES.index(s) for s in stems]],
+                                                     bins_per_cell), params)
+            out.update({s: feats[:, i] for i, s in enumerate(stems)})
+        return out
+
+
+def stem_masks(power: torch.Tensor, params: MelParams) -> tuple[torch.Tensor, int]:
+    """Soft masks of a mono power spectrogram, one row per mask-grid cell of ``bins_per_cell`` bins.
+
+    ``power``: ``(B, bins, T)`` at ``params.samplerate`` with ``params.hop_length``.
+    Returns the masks ``(B, 4, Fg, T)`` of :data:`SOURCES` in [0, 1], summing to 1, at
+    full time resolution (linear interpolation between grid frames), and
+    ``bins_per_cell`` (:func:`masked_power` applies a row to all bins of its cell).
+    """
+    bins = power.shape[-2]
+    bin_hz = params.samplerate / params.n_fft
+    pool = (max(1, round(MASK_BIN_HZ / bin_hz)), max(1, round(MASK_HOP_SECONDS * params.frame_rate)))
+    # Mean power of each cell (cells over the edge average the cells inside): (B, Fg, Tg) magnitude.
+    mag = F.avg_pool2d(power.unsqueeze(1), pool, ceil_mode=True).squeeze(1).sqrt()
+    harm, perc = _softmask(_median_filter(mag, -1), _median_filter(mag, -2))
+    fore = _repet_foreground(mag * harm + 1e-8, grid_rate=params.frame_rate / pool[1])
+    centres = ((torch.arange(mag.shape[-2], dtype=torch.float32) + 0.5) * pool[0] - 0.5).clamp(0, bins - 1)
+    freqs = (centres * bin_hz).clamp_min(1.0)[:, None]  # (Fg, 1) Hz at each cell's centre
+    vocals = harm * fore / (1 + (VOCAL_HIGHPASS / freqs) ** 8)
+    bass = (harm - vocals) / (1 + (freqs / BASS_CUTOFF) ** 8)
+    other = (1 - vocals - perc - bass).clamp(0.0, 1.0)
+    grid = torch.stack([vocals, perc, bass, other], dim=1)  # (B, 4, Fg, Tg)
+    return _upsample_time(grid, pool[1])[..., : power.shape[-1]], pool[0]
+
+
+def masked_power(power: torch.Tensor, masks: torch.Tensor, bins_per_cell: int) -> torch.Tensor:
+    """Stem powers ``power * mask**2``: ``(B, S, Fg * bins_per_cell, T)``, zero in the padding bins.
+
+    ``power`` ``(B, bins, T)``; ``masks`` ``(B, S, Fg, T)``, each row over the bins of its cell.
+    """
+    batch, bins, frames = power.shape
+    cells = masks.shape[-2]
+    padded = F.pad(power, (0, 0, 0, cells * bins_per_cell - bins)).view(batch, 1, cells, bins_per_cell, frames)
+    return (padded * masks.square().unsqueeze(-2)).view(batch, masks.shape[1], -1, frames)
+
+
+def _upsample_time(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Linear interpolation ``(..., Tg) -> (..., Tg * factor)`` between cell centres (edges held)."""
+    if factor == 1:
+        return x
+    return F.interpolate(x.flatten(0, -3), scale_factor=factor, mode="linear",
+                         align_corners=False).view(*x.shape[:-1], -1)
+
+
+def _median_filter(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Running median of :data:`HPSS_CELLS` = 9 cells along ``dim`` (-1 time, -2 frequency) of ``(B, F, T)``.
+
+    Edges are padded by repetition.
+    """
+    half = HPSS_CELLS // 2
+    pad = (half, half, 0, 0) if dim == -1 else (0, 0, half, half)
+    padded = F.pad(x.unsqueeze(1), pad, mode="replicate").squeeze(1)
+    n = x.shape[dim]
+    return median9([padded.narrow(dim, i, n) for i in range(HPSS_CELLS)])
+
+
+#: Paeth's 19-exchange median-of-9 network (as in Devillard, "Fast median search", opt_med9).
+_MED9 = ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3), (5, 8), (4, 7),
+         (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2))
+
+
+def median9(values: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Element-wise median of 9 tensors of one shape, by a sorting network of minima and maxima."""
+    p = list(values)
+    if len(p) != 9:
+        raise ValueError(f"median9 takes 9 tensors, not {len(p)}")
+    for a, b in _MED9:
+        p[a], p[b] = torch.minimum(p[a], p[b]), torch.maximum(p[a], p[b])
+    return p[4]
+
+
+def _softmask(x: torch.Tensor, y: torch.Tensor, margin: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Wiener-like masks ``x**2 / (x**2 + (margin*y)**2)`` and its counterpart; 0 where both are 0.
+
+    As ``librosa.util.softmask(power=2)``: scaled by the larger value first, so nothing underflows.
+    """
+    y = margin * y
+    scale = torch.maximum(x, y)
+    silent = scale < torch.finfo(x.dtype).tiny
+    scale = torch.where(silent, torch.ones_like(scale), scale)
+    x2, y2 = (x / scale).square(), (y / scale).square()
+    total = x2 + y2
+    zero = torch.zeros_like(total)
+    return torch.where(silent, zero, x2 / total), torch.where(silent, zero, y2 / total)
+
+
+def _repet_foreground(h: torch.Tensor, grid_rate: float) -> torch.Tensor:
+    """REPET-SIM foreground mask ``(B, F, T)`` of positive magnitudes ``h`` ``(B, F, T)``; 0 if too short.
+
+    Per frame, the background is the median of the :data:`NEIGHBOURS` most similar
+    frames (cosine similarity, at least :data:`REPEAT_SECONDS` away), batched over windows.
+    """
+    batch, bins, frames = h.shape
+    width = min(int(round(REPEAT_SECONDS * grid_rate)), (frames - 1) // 2 - 1)
+    if width < 1 or frames - 2 * width + 1 < NEIGHBOURS:
+        return torch.zeros_like(h)
+    rows = h.transpose(1, 2).contiguous()  # (B, T, F): a frame's bins are one row, cheap to gather
+    unit = rows / rows.norm(dim=2, keepdim=True)
+    sim = unit @ unit.transpose(1, 2)  # (B, T, T)
+    idx = torch.arange(frames)
+    sim.masked_fill_((idx[:, None] - idx[None, :]).abs() < width, -torch.inf)
+    nearest = torch.topk(sim, NEIGHBOURS, dim=-1, sorted=False).indices  # (B, T, k); the median ignores order
+    similar = rows[torch.arange(batch)[:, None, None], nearest]  # (B, T, k, F)
+    background = median9(similar.unbind(2)).transpose(1, 2)  # (B, F, T)
+    background = torch.minimum(h, background)
+    return _softmask(h - background, background, VOCAL_MARGIN)[0]
