@@ -184,6 +184,23 @@ def bundle_from_selection(selection: Selection, *, n_mels: int, n_chroma: int, f
 
 
 # -- command line ---------------------------------------------------------------------------
+def table_path(cache, clips, separator_id: str, mel, windows: int, groups) -> Path:
+    """Where the descriptor table of ``clips`` is stored: ``<cache>/tables/<key>.npz``.
+
+    The key hashes every clip's feature-cache key, the sources, the groups and the
+    descriptor version, so a change to any of them gives a new table.
+    """
+    import hashlib
+
+    from ..datasets.cache import _mel_params
+    from ..descriptors import VERSION
+
+    params = _mel_params(mel, windows, 20.0)
+    keys = [cache.key(c.path, separator_id, params) for c in clips]
+    blob = json.dumps([keys, list(STEMS), list(groups), VERSION]).encode()
+    return cache.folder / "tables" / f"{hashlib.sha256(blob).hexdigest()[:16]}.npz"
+
+
 def load_table(args) -> tuple[DescriptorTable, Any, list, Any, Any]:
     """The descriptor table of a 4Q folder: ``(table, feature params, clips, cache, separator)``.
 
@@ -191,11 +208,9 @@ def load_table(args) -> tuple[DescriptorTable, Any, list, Any, Any]:
     ``<cache>/tables/`` under a key of every clip's feature key, the groups and the
     descriptor version, so ``evaluate`` and ``train`` compute descriptors once.
     """
-    import hashlib
-
     from ..datasets import load_dataset
-    from ..datasets.cache import FeatureCache, _mel_params, build_cache
-    from ..descriptors import GROUPS, TIMBRE_GROUPS, VERSION
+    from ..datasets.cache import FeatureCache, build_cache
+    from ..descriptors import GROUPS, TIMBRE_GROUPS
     from ..separators import feature_params, make_separator
     from .data import load_feature_set
 
@@ -204,10 +219,7 @@ def load_table(args) -> tuple[DescriptorTable, Any, list, Any, Any]:
     sep = make_separator(args.separator, device="cpu")
     mel = feature_params(sep.id)
     groups = GROUPS if mel.n_chroma else TIMBRE_GROUPS
-    params = _mel_params(mel, args.windows, 20.0)
-    keys = [cache.key(c.path, sep.id, params) for c in clips]
-    blob = json.dumps([keys, list(STEMS), list(groups), VERSION]).encode()
-    stored = cache.folder / "tables" / f"{hashlib.sha256(blob).hexdigest()[:16]}.npz"
+    stored = table_path(cache, clips, sep.id, mel, args.windows, groups)
     if stored.is_file():
         table = DescriptorTable.load(stored)
         kept = set(table.ids)
