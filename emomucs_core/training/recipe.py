@@ -75,7 +75,7 @@ def recipes(tonal: bool) -> dict[str, tuple[Candidate, ...]]:
 
 
 def evaluate_recipe(table: DescriptorTable, hand: np.ndarray | None, recipes: dict[str, tuple[Candidate, ...]], *,
-                    k: int = 5, inner_k: int = 5, seed: int = 0) -> dict[str, Any]:
+                    k: int = 5, inner_k: int = 5, seed: int = 0, jobs: int = 1) -> dict[str, Any]:
     """Nested CV of every recipe and the handcrafted baseline ``hand`` ``(N, F)`` on the same outer folds.
 
     Returns everything the report needs (plain JSON-able values).
@@ -87,7 +87,8 @@ def evaluate_recipe(table: DescriptorTable, hand: np.ndarray | None, recipes: di
     for name, cands in recipes.items():
         start = time.perf_counter()
         log.info("== %s: %d candidates", name, len(cands))
-        runs[name] = nested_cv(table, Selector(cands, inner_k=inner_k, seed=seed), folds=folds, log=log.info)
+        runs[name] = nested_cv(table, Selector(cands, inner_k=inner_k, seed=seed), folds=folds, jobs=jobs,
+                               log=log.info)
         res = runs[name]
         out["models"][name] = {
             "per_fold": per_fold(res.proba, q, folds),
@@ -246,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5, help="outer folds")
     parser.add_argument("--inner-folds", type=int, default=5, help="inner folds of the selector")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch/BLAS threads per process")
+    parser.add_argument("--jobs", type=int, default=1, help="evaluate: outer folds in parallel processes")
     parser.add_argument("--metrics", type=Path, default=None, help="train: results.json of evaluate, for the card")
     parser.add_argument("--name", default="emomucs-4q")
     parser.add_argument("--out", required=True, type=Path, help="evaluate: report folder; train: bundle file")
@@ -264,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         from ..datasets.handcrafted import cached_summary_features
 
         hand = np.stack([cached_summary_features(c.path, cache) for c in clips])
-        result = evaluate_recipe(table, hand, recipes(tonal), k=args.folds, inner_k=args.inner_folds, seed=args.seed)
+        result = evaluate_recipe(table, hand, recipes(tonal), k=args.folds, inner_k=args.inner_folds, seed=args.seed,
+                                 jobs=args.jobs)
         result["seconds"] = time.perf_counter() - start
         report = write_report(result, args.out, f"The built-in model's recipe on 4Q ({args.data.name}, "
                                                 f"{len(table)} clips, separator {sep.id})")

@@ -333,13 +333,23 @@ class NestedResult:
 
 
 def nested_cv(table: DescriptorTable, selector: Selector, *, k: int = 5, seed: int = 0,
-              folds: list[tuple[np.ndarray, np.ndarray]] | None = None, log=None) -> NestedResult:
-    """Outer artist-grouped ``k``-fold: the selector sees each training part only; test parts are scored."""
+              folds: list[tuple[np.ndarray, np.ndarray]] | None = None, jobs: int = 1, log=None) -> NestedResult:
+    """Outer artist-grouped ``k``-fold: the selector sees each training part only; test parts are scored.
+
+    ``jobs``: outer folds selected in parallel processes (each gets its training part only).
+    """
     folds = folds if folds is not None else outer_folds(table, k, seed)
     proba, raw = np.full((len(table), 4), np.nan), np.full((len(table), 4), np.nan)
+    parts = [table.part(train) for train, _ in folds]
+    if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(jobs, len(folds))) as pool:
+            chosen = list(pool.map(selector.select, parts))
+    else:
+        chosen = map(selector.select, parts)
     selections = []
-    for i, (train, test) in enumerate(folds):
-        selection = selector.select(table.part(train))
+    for i, ((train, test), selection) in enumerate(zip(folds, chosen)):
         proba[test] = selection.proba(table.x[test])
         raw[test] = selection.proba(table.x[test], calibrated=False)
         selections.append(selection)
