@@ -8,31 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import write_fourq
 from emomucs_core.checkpoint import load_bundle
 from emomucs_core.predictor import Predictor
-from emomucs_core.testing import synth_music, write_audio
 from emomucs_core.training import recipe
 
-SEPARATOR = "offline"
-STYLE = {"Q1": ("major", 150), "Q2": ("minor", 150), "Q3": ("minor", 60), "Q4": ("major", 60)}
+SEPARATOR = "offline:v2"
 
 
 @pytest.fixture(scope="module")
 def fourq(tmp_path_factory) -> Path:
     """24 generated 5-s songs in the 4Q layout, 6 per quadrant, two per artist."""
-    root = tmp_path_factory.mktemp("4q")
-    ann, meta = ['"Song","Quadrant"'], ['"Song","Artist","Title","Quadrant"']
-    for qi, (quadrant, (mode, tempo)) in enumerate(STYLE.items()):
-        (root / quadrant).mkdir()
-        for j in range(6):
-            song = f"MT{qi}{j:02d}"
-            write_audio(root / quadrant / f"{song}.mp3",
-                        synth_music(5, 22050, tempo=tempo, mode=mode, seed=qi * 10 + j, drums=tempo > 100), 22050)
-            ann.append(f'"{song}","{quadrant}"')
-            meta.append(f'"{song}","artist{qi}-{j // 2}","t","{quadrant}"')
-    (root / "panda_dataset_taffc_annotations.csv").write_text("\n".join(ann) + "\n")
-    (root / "panda_dataset_taffc_metadata.csv").write_text("\n".join(meta) + "\n")
-    return root
+    return write_fourq(tmp_path_factory.mktemp("4q"), 6, lambda qi, j: f"artist{qi}-{j // 2}", seconds=5)
 
 
 def test_evaluate_then_train_then_predict(fourq, tmp_path):

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..quadrants import QUADRANTS
+from ..atomic import atomic_write_text
 from .metrics import brier_score, confusion_matrix, evaluate, reliability_table, summarise
 from .selection import (Candidate, DescriptorTable, NestedResult, Selection, Selector, nested_cv, outer_folds,
                         group_diagnostics, select_final, shipped_candidates)
@@ -118,8 +119,6 @@ def evaluate_recipe(table: DescriptorTable, hand: np.ndarray | None, recipes: di
 
 def write_report(result: dict[str, Any], out_dir: Path, title: str) -> Path:
     """``report.md`` and ``results.json`` in ``out_dir`` (each written atomically)."""
-    from ..atomic import atomic_write_text
-
     out_dir.mkdir(parents=True, exist_ok=True)
     keys = ("quadrant_acc", "valence_bacc", "arousal_bacc", "Q3_recall", "brier")
     lines = [f"# {title}", "",
@@ -239,7 +238,8 @@ def load_table(args) -> tuple[DescriptorTable, Any, list, Any, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emomucs_core.training.recipe", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=("evaluate", "train"))
+    parser.add_argument("command", choices=("evaluate", "train", "groups"),
+                        help="evaluate: nested CV report; train: the bundle; groups: what each descriptor group adds")
     parser.add_argument("--data", required=True, type=Path, help="4Q dataset folder (Q1..Q4, annotation CSVs)")
     parser.add_argument("--cache", required=True, type=Path, help="feature cache folder")
     parser.add_argument("--separator", default="offline:v2")
@@ -273,8 +273,15 @@ def main(argv: list[str] | None = None) -> int:
                                                 f"{len(table)} clips, separator {sep.id})")
         log.info("report: %s", report)
         return 0
-    selector = Selector(shipped_candidates(tonal), diagnostics=group_diagnostics() if tonal else (),
-                        inner_k=args.inner_folds, seed=args.seed)
+    if args.command == "groups":  # what each descriptor group adds, by the selector's inner CV on all clips
+        scores = select_final(table, Selector(group_diagnostics(), inner_k=args.inner_folds, seed=args.seed,
+                                              calibrate=False)).scores
+        atomic_write_text(args.out, json.dumps(scores, indent=1))
+        for label, score in scores.items():
+            log.info("inner %d-fold CV on all clips: %-60s log loss %.4f ± %.4f, accuracy %.3f", args.inner_folds,
+                     label, score["log_loss"], score["log_loss_se"], score["accuracy"])
+        return 0
+    selector = Selector(shipped_candidates(tonal), inner_k=args.inner_folds, seed=args.seed)
     selection = select_final(table, selector)
     metrics = {}
     if args.metrics:
@@ -289,9 +296,6 @@ def main(argv: list[str] | None = None) -> int:
                                    data_info=info, metrics=metrics)
     bundle.save(args.out)
     log.info("saved %s to %s (chose %s)", bundle.id, args.out, selection.candidate.label)
-    for label, score in selection.scores.items():
-        log.info("inner 5-fold CV on all clips: %-60s log loss %.4f ± %.4f, accuracy %.3f", label,
-                 score["log_loss"], score["log_loss_se"], score["accuracy"])
     return 0
 
 

@@ -317,8 +317,9 @@ def shipped_candidates(tonal: bool = True) -> tuple[Candidate, ...]:
 
 
 def group_diagnostics() -> tuple[Candidate, ...]:
-    """The timbre groups plus one tonal group each, at the middle penalty: what each group adds."""
-    return candidates([TIMBRE_GROUPS + (g,) for g in TONAL_GROUPS], PENALTIES[1:2])
+    """What each tonal group adds, at the middle penalty: timbre alone, with each tonal group, with all."""
+    sets = [TIMBRE_GROUPS] + [TIMBRE_GROUPS + (g,) for g in TONAL_GROUPS] + [TIMBRE_GROUPS + TONAL_GROUPS]
+    return candidates(sets, PENALTIES[1:2])
 
 
 # -- the outer loop ------------------------------------------------------------------------
