@@ -95,7 +95,7 @@ def info(model, as_json) -> None:
     click.echo(f"features   log-mel {bundle.mel.n_mels} bands{chroma}, {bundle.mel.samplerate} Hz, "
                f"FFT {bundle.mel.n_fft}, hop {bundle.mel.hop_length}, {bundle.window_seconds:g}-s windows")
     if cfg.descriptors:
-        click.echo(f"descriptors {', '.join(cfg.descriptor_groups)}")
+        click.echo(f"groups     descriptors of {', '.join(cfg.descriptor_groups)}")
     nested = bundle.metrics.get("nested_cv")
     if nested:
         click.echo("accuracy   nested CV: " + ", ".join(
