@@ -47,7 +47,9 @@ cache-4q: install
 # the inner folds), the timbre-only recipe and the handcrafted baseline on the same outer folds.
 evaluate-4q: cache-4q
 	$(PY) -m emomucs_core.training.recipe evaluate --data $(DATA4Q_FULL) --cache $(CACHE) \
-		--separator $(SEPARATOR_4Q) --folds 5 --seed 0 --out $(RESULTS_4Q)
+		--separator $(SEPARATOR_4Q) --folds 5 --seed 0 --jobs 5 --out $(RESULTS_4Q)
+	$(PY) -m emomucs_core.training.recipe groups --data $(DATA4Q_FULL) --cache $(CACHE) \
+		--separator $(SEPARATOR_4Q) --seed 0 --out $(RESULTS_4Q)/groups.json
 
 # The shipped model: the same selector run on all 900 clips; the nested-CV figures go on its card.
 model: cache-4q

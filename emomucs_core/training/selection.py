@@ -248,12 +248,9 @@ class Selector:
 
     inner_k : inner folds (artist-grouped, stratified by quadrant); seed : their draw.
     calibrate : fit temperature and class biases on the inner out-of-fold logits of the choice.
-    diagnostics : candidates scored on the same inner folds but never chosen (to report
-        what a descriptor group adds).
     """
 
     candidates: tuple[Candidate, ...]
-    diagnostics: tuple[Candidate, ...] = ()
     inner_k: int = 5
     seed: int = 0
     calibrate: bool = True
@@ -265,7 +262,7 @@ class Selector:
         folds = grouped_folds(list(part.artists), list(part.quadrants), self.inner_k, self.seed)
         scores, oof = {}, {}
         by_groups: dict[tuple[str, ...], list[Candidate]] = {}
-        for cand in self.candidates + self.diagnostics:
+        for cand in self.candidates:
             by_groups.setdefault(cand.groups, []).append(cand)
         for groups, cands in by_groups.items():
             cols = part.columns(groups)
