@@ -5,11 +5,15 @@ PY     := $(VENV)/bin/python
 # The CPU wheel of torch lies on this machine's disk; an unpinned torch would pull a CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install test demo bench bench-model evaluate-4q model clean
+.PHONY: install test demo bench bench-model evaluate-4q model evaluate-4q-dev cache-4q clean
 
 # Research data lives beside the repository, never inside it.
 DATA4Q ?= ../shared/data/4q-dev
+# All 900 clips of the 4Q dataset (Famelgas/MULT_TP2, folder Dataset/); only `evaluate-4q` and `model` read it.
+DATA4Q_FULL ?= ../data4q/Dataset
 CACHE  ?= $(HOME)/.cache/emomucs/features
+SEPARATOR_4Q ?= offline:v2
+RESULTS_4Q ?= docs/results-4q-900
 EPOCHS ?= 30
 SHIPPED_SPEC ?= desc-early-freeze-quadrant-linear
 CV_SPECS ?= c1d-m-quadrant,c1d-early-quadrant,c1d-early-freeze-quadrant,c1d-early-finetune-quadrant,c1d-mid-freeze-quadrant,c1d-late-freeze-quadrant,c1d-m-quadrant-summary,c1d-early-freeze-quadrant-summary,c1d-mid-freeze-quadrant-summary,c1d-late-freeze-quadrant-summary,c1d-m-quadrant-desc,c1d-early-freeze-quadrant-desc-linear,desc-early-freeze-quadrant-linear
@@ -48,16 +52,29 @@ bench-model: install
 	$(PY) benchmarks/bench_default_model.py
 	$(PY) benchmarks/bench_predict.py
 
-# Artist-grouped 5-fold cross-validation on 4q-dev (offline separator): report in docs/results-4q/.
-evaluate-4q: install
+# Features of the 900 clips (separated stems and the handcrafted baseline's), cached; resumable.
+cache-4q: install
+	nice $(PY) -m emomucs_core.datasets --dataset 4q --data $(DATA4Q_FULL) --cache $(CACHE) \
+		--separator $(SEPARATOR_4Q) --sources vocals,drums,bass,other --handcrafted
+
+# The built-in model's recipe under nested, artist-grouped 5-fold CV on the 900 clips (every choice made in
+# the inner folds), the timbre-only recipe and the handcrafted baseline on the same outer folds.
+evaluate-4q: cache-4q
+	$(PY) -m emomucs_core.training.recipe evaluate --data $(DATA4Q_FULL) --cache $(CACHE) \
+		--separator $(SEPARATOR_4Q) --folds 5 --seed 0 --jobs 5 --out $(RESULTS_4Q)
+	$(PY) -m emomucs_core.training.recipe groups --data $(DATA4Q_FULL) --cache $(CACHE) \
+		--separator $(SEPARATOR_4Q) --seed 0 --out $(RESULTS_4Q)/groups.json
+
+# The shipped model: the same selector run on all 900 clips; the nested-CV figures go on its card.
+model: cache-4q
+	$(PY) -m emomucs_core.training.recipe train --data $(DATA4Q_FULL) --cache $(CACHE) \
+		--separator $(SEPARATOR_4Q) --seed 0 --name emomucs-4q --metrics $(RESULTS_4Q)/results.json \
+		--out emomucs_core/models/emomucs-default.safetensors
+
+# The first release's experiments on 4q-dev (CNN variants; hours): report in docs/results-4q/.
+evaluate-4q-dev: install
 	$(VENV)/bin/emomucs -v evaluate --dataset 4q --data $(DATA4Q) --cache $(CACHE) --separator offline \
 		--models $(CV_SPECS) --epochs $(EPOCHS) --folds 5 --seed 0 --out docs/results-4q
-
-# Rebuild the shipped model (fixed seed) with the cross-validated metrics on its card.
-model: install
-	$(VENV)/bin/emomucs -v train --dataset 4q --data $(DATA4Q) --cache $(CACHE) --separator offline \
-		--model $(SHIPPED_SPEC) --epochs $(EPOCHS) --seed 0 --threads 1 --name emomucs-4q \
-		--metrics docs/results-4q/results.json --out emomucs_core/models/emomucs-default.safetensors
 
 clean:
 	rm -rf $(VENV) build *.egg-info

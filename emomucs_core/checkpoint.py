@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .atomic import atomic_path
 from .constants import WINDOW_SECONDS
 from .features import MelParams
 from .nets import EmoMucs, NetConfig
@@ -81,14 +82,11 @@ class Bundle:
         """Write the bundle to ``path`` (a ``.safetensors`` file) atomically."""
         from safetensors.torch import save_file
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         self.digest = _digest(state)
-        tmp = path.with_name(path.name + ".tmp")
-        save_file(state, str(tmp), metadata={_KEY: json.dumps(self.header())})
-        tmp.replace(path)
-        return path
+        with atomic_path(path) as tmp:
+            save_file(state, str(tmp), metadata={_KEY: json.dumps(self.header())})
+        return Path(path)
 
 
 def load_bundle(path: str | Path | None = None) -> Bundle:

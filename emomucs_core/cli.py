@@ -171,8 +171,18 @@ def info(model, as_json) -> None:
     click.echo(f"network    {cfg.arch.upper()} {'+'.join(cfg.sources)}"
                f"{' ' + cfg.fusion + ' fusion' if len(cfg.sources) > 1 else ''}, {cfg.head} head, "
                f"{count_parameters(bundle.model):,} parameters")
-    click.echo(f"features   log-mel {bundle.mel.n_mels} bands, {bundle.mel.samplerate} Hz, "
+    chroma = f" + {cfg.n_chroma} chroma" if cfg.n_chroma else ""
+    click.echo(f"features   log-mel {bundle.mel.n_mels} bands{chroma}, {bundle.mel.samplerate} Hz, "
                f"FFT {bundle.mel.n_fft}, hop {bundle.mel.hop_length}, {bundle.window_seconds:g}-s windows")
+    if cfg.descriptors:
+        click.echo(f"groups     descriptors of {', '.join(cfg.descriptor_groups)}")
+    nested = bundle.metrics.get("nested_cv")
+    if nested:
+        click.echo("accuracy   nested CV: " + ", ".join(
+            f"{label} {nested[key]['mean']:.3f} ± {nested[key]['std']:.3f}"
+            for key, label in (("quadrant_acc", "quadrant"), ("valence_bacc", "valence sign (bal.)"),
+                               ("arousal_bacc", "arousal sign (bal.)"), ("Q3_recall", "sad (Q3) recall"))
+            if key in nested))
     click.echo(f"separator  {sep['backend'] + ':' + sep.get('model', '') if sep else 'none (mix only)'}")
     for title, section in (("data", bundle.data), ("metrics", bundle.metrics)):
         for n, line in enumerate(_card_lines(section)):
@@ -259,7 +269,7 @@ def _load_features(dataset, data, separator, demucs_repo, cache, windows, source
 
 def _sources_of(specs, head):
     from .training import parse_spec
-    from .training.crossval import STEMS
+    from .training.spec import STEMS
 
     return sorted({s for spec in specs for s in parse_spec(spec, head).cfg.sources},
                   key=("mix", *STEMS).index)

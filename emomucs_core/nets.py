@@ -15,13 +15,15 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 from torch import nn
 
-from .constants import QUADRANTS, SOURCES
-from .descriptors import descriptor_size, window_descriptors
+from .constants import SOURCES
+from .descriptors import TIMBRE_GROUPS, check_groups, descriptor_size, window_descriptors
 from .features import MelParams
+from .heads import HEADS as HEAD_CLASSES, head_of
+from .quadrants import QUADRANTS  # noqa: F401  (the order of the quadrant head's logits)
 
 ARCHS = ("c1d", "c2d", "desc")
 FUSIONS = ("early", "mid", "late")
-HEADS = ("regression", "logistic", "quadrant")
+HEADS = tuple(HEAD_CLASSES)
 
 
 @dataclass
@@ -44,8 +46,10 @@ class NetConfig:
     summary : add a global branch to every source model: the per-band mean and
         standard deviation over time of its standardised input (``2 * n_mels``
         values) join the conv features ("early"), so the head sees both.
-    descriptors : add the :mod:`~emomucs_core.descriptors` branch (timbre, modulation
-        and rhythm statistics of the window, standardised) to the conv features.
+    descriptors : add the :mod:`~emomucs_core.descriptors` branch (timbre, modulation,
+        rhythm and harmony statistics of the window, standardised) to the conv features.
+    descriptor_groups : which descriptor groups (:data:`~emomucs_core.descriptors.GROUPS`);
+        the tonal ones read the ``n_chroma`` (12) chroma rows.
     frame_rate : log-mel frames per second (Hz), for the descriptors.
     """
 
@@ -61,12 +65,14 @@ class NetConfig:
     c2d_pools: tuple[tuple[int, int], ...] = ((2, 4), (2, 4), (2, 4), (3, 5), (4, 4))
     summary: bool = False
     descriptors: bool = False
+    descriptor_groups: tuple[str, ...] = TIMBRE_GROUPS
     frame_rate: float = MelParams().frame_rate
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.sources = tuple(self.sources)
         self.c2d_pools = tuple(tuple(p) for p in self.c2d_pools)
+        self.descriptor_groups = check_groups(tuple(self.descriptor_groups), self.n_chroma)
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, not {self.arch!r}")
         if self.fusion not in FUSIONS:
@@ -85,7 +91,7 @@ class NetConfig:
     @property
     def outputs(self) -> int:
         """Width of the raw output: 4 quadrant logits or 2 values (valence, arousal)."""
-        return 4 if self.head == "quadrant" else 2
+        return head_of(self.head).outputs
 
     @classmethod
     def from_dict(cls, data: dict) -> NetConfig:
@@ -99,6 +105,7 @@ class NetConfig:
         out = asdict(self)
         out["sources"] = list(self.sources)
         out["c2d_pools"] = [list(p) for p in self.c2d_pools]
+        out["descriptor_groups"] = list(self.descriptor_groups)
         return out
 
 
@@ -133,17 +140,17 @@ class _GlobalBranch(nn.Module):
     def __init__(self, cfg: NetConfig):
         super().__init__()
         self.summary, self.descriptors, self.frame_rate = cfg.summary, cfg.descriptors, cfg.frame_rate
-        self.n_mels = cfg.n_mels
+        self.groups, self.n_mels = cfg.descriptor_groups, cfg.n_mels
         self.size = 2 * cfg.n_mels if cfg.summary else 0
         if cfg.descriptors:
-            self.desc_norm = _Standardise(descriptor_size(cfg.n_mels))
-            self.size += descriptor_size(cfg.n_mels)
+            self.desc_norm = _Standardise(descriptor_size(cfg.n_mels, self.groups))
+            self.size += descriptor_size(cfg.n_mels, self.groups)
 
     def forward(self, raw: torch.Tensor, standardised: torch.Tensor) -> list[torch.Tensor]:
         """Features ``[(B, d), ...]`` of raw ``(B, rows, T)`` dB input and its standardised log-mel ``(B, M, T)``."""
         out = [band_summary(standardised)] if self.summary else []
-        if self.descriptors:  # of the log-mel rows (the chroma rows get descriptors of their own later)
-            out.append(self.desc_norm(window_descriptors(raw[:, : self.n_mels], self.frame_rate)))
+        if self.descriptors:  # the log-mel groups read rows [:n_mels], the tonal groups the chroma rows
+            out.append(self.desc_norm(window_descriptors(raw, self.frame_rate, self.groups, self.n_mels)))
         return out
 
 
@@ -328,12 +335,8 @@ class EmoMucs(nn.Module):
 
     def to_unit(self, raw: torch.Tensor) -> torch.Tensor:
         """Map raw outputs ``(B, outputs)`` to unit (valence, arousal) ``(B, 2)`` in [0, 1] (0.5 neutral)."""
-        if self.cfg.head == "logistic":
-            return torch.sigmoid(raw)
-        if self.cfg.head == "quadrant":
-            p = torch.softmax(raw, dim=-1)
-            return torch.stack([p[..., 0] + p[..., 3], p[..., 0] + p[..., 1]], dim=-1)
-        return ((raw + 1) / 2).clamp(0.0, 1.0)
+        head = head_of(self.cfg.head)
+        return head.to_unit(head.proba(raw))
 
 
 def count_parameters(module: nn.Module) -> int:

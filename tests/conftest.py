@@ -49,3 +49,26 @@ def music_files(tmp_path_factory) -> dict[str, Path]:
         "flac": write_audio(folder / "mono.flac", synth_music(8, 22050, channels=1, seed=2), 22050),
         "mp3": write_audio(folder / "long.mp3", synth_music(25, 44100, seed=3), 44100),
     }
+
+
+#: How the generated 4Q-layout songs of each quadrant sound: (mode, tempo in BPM).
+FOURQ_STYLE = {"Q1": ("major", 150), "Q2": ("minor", 150), "Q3": ("minor", 60), "Q4": ("major", 60)}
+
+
+def write_fourq(root: Path, per_quadrant: int, artist_of, seconds: float = 6) -> Path:
+    """The 4Q dataset's layout in ``root``: ``per_quadrant`` generated songs per quadrant.
+
+    ``artist_of(quadrant_index, song_index)`` names each song's artist.
+    """
+    ann, meta = ['"Song","Quadrant"'], ['"Song","Artist","Title","Quadrant"']
+    for qi, (quadrant, (mode, tempo)) in enumerate(FOURQ_STYLE.items()):
+        (root / quadrant).mkdir()
+        for j in range(per_quadrant):
+            song = f"MT{qi}{j:02d}"
+            write_audio(root / quadrant / f"{song}.mp3",
+                        synth_music(seconds, 22050, tempo=tempo, mode=mode, seed=qi * 10 + j, drums=tempo > 100), 22050)
+            ann.append(f'"{song}","{quadrant}"')
+            meta.append(f'"{song}","{artist_of(qi, j)}","t","{quadrant}"')
+    (root / "panda_dataset_taffc_annotations.csv").write_text("\n".join(ann) + "\n")
+    (root / "panda_dataset_taffc_metadata.csv").write_text("\n".join(meta) + "\n")
+    return root

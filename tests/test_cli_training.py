@@ -14,32 +14,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, write_fourq
 from emomucs_core.checkpoint import load_bundle
 from emomucs_core.cli import main
 from emomucs_core.datasets.cache import FeatureCache
-from emomucs_core.testing import synth_music, write_audio
-
-QUADRANTS = {"Q1": ("major", 150), "Q2": ("minor", 150), "Q3": ("minor", 60), "Q4": ("major", 60)}
-
 
 @pytest.fixture(scope="module")
 def fourq_folder(tmp_path_factory) -> Path:
     """The 4Q dataset's layout with 12 generated 6-s songs, 3 per quadrant, 6 artists."""
-    root = tmp_path_factory.mktemp("4q")
-    ann = ['"Song","Quadrant"']
-    meta = ['"Song","Artist","Title","Quadrant"']
-    for qi, (quadrant, (mode, tempo)) in enumerate(QUADRANTS.items()):
-        (root / quadrant).mkdir()
-        for j in range(3):
-            song = f"MT{qi}{j:02d}"
-            write_audio(root / quadrant / f"{song}.mp3",
-                        synth_music(6, 22050, tempo=tempo, mode=mode, seed=qi * 10 + j, drums=tempo > 100), 22050)
-            ann.append(f'"{song}","{quadrant}"')
-            meta.append(f'"{song}","artist{(qi * 3 + j) % 6}","t","{quadrant}"')
-    (root / "panda_dataset_taffc_annotations.csv").write_text("\n".join(ann) + "\n")
-    (root / "panda_dataset_taffc_metadata.csv").write_text("\n".join(meta) + "\n")
-    return root
+    return write_fourq(tmp_path_factory.mktemp("4q"), 3, lambda qi, j: f"artist{(qi * 3 + j) % 6}")
 
 
 def test_evaluate_writes_the_report_and_resumes(fourq_folder, demucs_repo, tmp_path, monkeypatch):

@@ -111,3 +111,23 @@ def test_a_zero_width_hidden_layer_makes_the_fusion_head_linear():
     assert [type(m).__name__ for m in model.fusion_head] == ["_Standardise", "Linear"]
     feats = {s: torch.randn(2, 96, 400) * 10 - 40 for s in SOURCES}
     assert model(feats).shape == (2, 4)
+
+
+def test_heads_agree_on_tensors_and_arrays_and_with_the_quadrant_rule():
+    import numpy as np
+
+    from emomucs_core.heads import HEADS, head_of
+
+    raw = torch.tensor([[2.0, -1.0, 0.5, 0.0], [-3.0, 0.1, 2.0, 1.0]])
+    q = head_of("quadrant")
+    p = q.proba(raw)
+    assert torch.allclose(p.sum(-1), torch.ones(2))
+    assert np.allclose(q.to_unit(p).numpy(), q.to_unit(p.numpy()))
+    assert q.quadrants(p) == ["Q1", "Q3"]
+    assert q.loss(raw, torch.tensor([[1.0, 1.0], [0.0, 0.0]])) < q.loss(raw, torch.tensor([[0.0, 0.0], [1.0, 1.0]]))
+    for name in ("regression", "logistic"):
+        head = HEADS[name]
+        unit = head.to_unit(head.proba(torch.tensor([[0.3, -0.2]])))
+        assert head.quadrants(unit.numpy()) == ["Q4"]  # valence above, arousal below neutral
+    with pytest.raises(ValueError, match="head must be one of"):
+        head_of("softmax")

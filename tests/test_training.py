@@ -16,7 +16,7 @@ from emomucs_core.checkpoint import Bundle, load_bundle
 from emomucs_core.nets import EmoMucs, NetConfig
 from emomucs_core.training import (
     Augment, FeatureSet, TrainOptions, WindowDataset, baseline_cv, cross_validate, evaluate, evaluate_model,
-    inner_splits, outer_folds, parse_spec, predict, quadrant_of, r2, rmse, run_experiment, subsample_training,
+    inner_splits, outer_folds, parse_spec, predict, quadrants_of, r2, rmse, run_experiment, subsample_training,
     train_final, train_model,
 )
 from emomucs_core.training import crossval as crossval_module
@@ -38,7 +38,7 @@ def synthetic(n: int = 40, k: int = 3, t: int = 64, seed: int = 0) -> FeatureSet
             x[:, :, 60:80] += 20 * (a[:, None, None, None] - 0.5)
         feats[s] = x.astype(np.float16)
     targets = np.stack([v, a], axis=1)
-    return FeatureSet(feats, targets, [f"artist{i // 2}" for i in range(n)], quadrant_of(targets))
+    return FeatureSet(feats, targets, [f"artist{i // 2}" for i in range(n)], quadrants_of(targets))
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_rmse_and_r2_by_hand():
 
 def test_quadrants_and_balanced_accuracy_by_hand():
     unit = np.array([[0.9, 0.9], [0.1, 0.9], [0.1, 0.1], [0.9, 0.1]])
-    assert quadrant_of(unit) == ["Q1", "Q2", "Q3", "Q4"]
+    assert quadrants_of(unit) == ["Q1", "Q2", "Q3", "Q4"]
     assert balanced_accuracy([1, 1, 1, 0], [1, 1, 0, 0]) == pytest.approx((2 / 3 + 1) / 2)
     # True Q1 Q1 Q3 Q4; predicted Q1 Q2 Q3 Q3.
     preds = np.array([[0.8, 0.8], [0.2, 0.8], [0.2, 0.2], [0.2, 0.2]])

@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..audio import AudioError, AudioFile, choose_windows, read_window
 from ..constants import WINDOW_SECONDS
 from ..features import MelParams
@@ -101,15 +101,8 @@ class FeatureCache:
     def save(self, key: str, arrays: dict[str, np.ndarray]) -> Path:
         """Store ``arrays`` under ``key`` atomically (temporary file + rename)."""
         path = self.entry(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:8]}-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
         return path
 
     # -- log-mel features --------------------------------------------------

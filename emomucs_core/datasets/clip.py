@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..quadrants import quadrant_of  # noqa: F401  (re-exported for the adapters)
+
 
 class DatasetError(Exception):
     """A dataset that cannot be read; the message names the file and the reason."""
@@ -32,10 +34,3 @@ class Clip:
     def group(self) -> str:
         """Grouping key for cross-validation: the artist, else the id."""
         return f"artist:{self.artist}" if self.artist else f"id:{self.id}"
-
-
-def quadrant_of(valence: float, arousal: float) -> str:
-    """Russell quadrant of unit valence/arousal (0.5 is the boundary; ties count as positive)."""
-    if arousal >= 0.5:
-        return "Q1" if valence >= 0.5 else "Q2"
-    return "Q4" if valence >= 0.5 else "Q3"

@@ -8,12 +8,12 @@ from .crossval import (
 )
 from .data import Augment, FeatureSet, WindowDataset, load_feature_set
 from .experiment import run_experiment, train_final, write_report
-from .metrics import evaluate, quadrant_of, r2, rmse, summarise
+from .metrics import evaluate, quadrants_of, r2, rmse, summarise
 from .trainer import TrainOptions, evaluate_model, predict, predict_proba, train_model
 
 __all__ = [
     "Augment", "BaselineResult", "load_feature_set", "CVResult", "FeatureSet", "ModelSpec", "TrainOptions", "WindowDataset",
     "baseline_cv", "cross_validate", "evaluate", "grouped_folds", "inner_splits", "outer_folds", "parse_spec",
-    "evaluate_model", "predict", "predict_proba", "quadrant_of", "r2", "rmse", "run_experiment", "subsample_training",
+    "evaluate_model", "predict", "predict_proba", "quadrants_of", "r2", "rmse", "run_experiment", "subsample_training",
     "summarise", "train_final", "train_model", "write_report",
 ]

@@ -13,8 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .crossval import grouped_folds
-from .metrics import QUADRANTS, evaluate, quadrant_of, summarise
-from .trainer import predicted_quadrants, proba_to_unit
+from .metrics import QUADRANTS, evaluate, quadrants_of, summarise
+from ..heads import head_of
 
 
 @dataclass
@@ -66,7 +66,7 @@ def baseline_cv(
     X = np.nan_to_num(np.asarray(X, float))
     targets = np.asarray(targets, float)
     if quadrants is None or any(q not in QUADRANTS for q in quadrants):
-        quadrants = quadrant_of(targets)
+        quadrants = quadrants_of(targets)
     quadrants = np.asarray(quadrants)
     folds = folds if folds is not None else grouped_folds(list(groups), list(quadrants), k, seed)
     result = BaselineResult(name or f"handcrafted-logreg-{kind}", _n_params(X.shape[1], kind))
@@ -89,7 +89,8 @@ def _fit_predict(X_tr, q_tr, X_te, C, kind) -> tuple[np.ndarray, list[str]]:
         clf = make_classifier(C).fit(X_tr, q_tr)
         proba = np.zeros((len(X_te), 4))
         proba[:, [QUADRANTS.index(c) for c in clf.classes_]] = clf.predict_proba(X_te)
-        return proba_to_unit("quadrant", proba), predicted_quadrants("quadrant", proba)
+        head = head_of("quadrant")
+        return head.to_unit(proba), head.quadrants(proba)
     cols = []
     for positive in (("Q1", "Q4"), ("Q1", "Q2")):
         y = np.isin(q_tr, positive)
@@ -98,7 +99,7 @@ def _fit_predict(X_tr, q_tr, X_te, C, kind) -> tuple[np.ndarray, list[str]]:
         else:
             cols.append(make_classifier(C).fit(X_tr, y).predict_proba(X_te)[:, 1])
     unit = np.stack(cols, axis=1)
-    return unit, quadrant_of(unit)
+    return unit, quadrants_of(unit)
 
 
 def _n_params(n_features: int, kind: str) -> int:

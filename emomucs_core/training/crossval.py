@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -23,66 +22,18 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..atomic import atomic_write_text
 from ..attribution import dominant_source, shapley
-from ..constants import SOURCES
 from ..features import MelParams
-from ..nets import ARCHS, FUSIONS, HEADS, EmoMucs, NetConfig, count_parameters
+from ..heads import head_of
+from ..nets import EmoMucs, NetConfig, count_parameters
 from ..pipeline import InferenceStep
 from .data import FeatureSet
-from .metrics import evaluate, quadrant_of, summarise
-from .trainer import (MODES, Log, TrainOptions, embed_windows, evaluate_model, predict_proba, predicted_quadrants,
-                      proba_to_unit, settings_key, train_model)
+from .metrics import evaluate, quadrants_of, summarise
+from .spec import ModelSpec, parse_spec
+from .trainer import Log, TrainOptions, embed_windows, evaluate_model, predict_proba, settings_key, train_model
 
 logger = logging.getLogger(__name__)
-STEMS = SOURCES
-
-
-# -- model specs ------------------------------------------------------------------
-@dataclass
-class ModelSpec:
-    """A named model variant: network config and training mode."""
-
-    name: str
-    cfg: NetConfig
-    mode: str = "full"
-
-
-def parse_spec(spec: str, head: str = "regression", stems: tuple[str, ...] = STEMS) -> ModelSpec:
-    """Parse ``<arch>-<input>[-<mode>][-<head>][-summary][-desc][-linear]``.
-
-    arch : ``c1d`` | ``c2d`` | ``desc``; input : ``m``/``mix`` (mix baseline), a stem name
-    (single-source model) or a fusion ``early``/``mid``/``late`` (EmoMucs over ``stems``);
-    mode : ``full`` (default) | ``freeze`` | ``finetune``; head : ``regression`` |
-    ``logistic`` | ``quadrant`` (default ``head``); ``summary`` adds the per-band
-    statistics branch and ``desc`` the descriptor branch to every source model;
-    ``linear`` makes the fusion head linear (:class:`~emomucs_core.nets.NetConfig`).
-    Examples: ``c2d-m``, ``c2d-late-freeze``, ``c1d-mid-finetune``, ``c1d-early-freeze-quadrant-desc-linear``.
-    """
-    parts = spec.lower().split("-")
-    if len(parts) < 2 or parts[0] not in ARCHS:
-        raise ValueError(f"bad model spec {spec!r}: expected <arch>-<input>[-<mode>][-<head>]")
-    arch, what, rest = parts[0], parts[1], parts[2:]
-    mode = next((p for p in rest if p in MODES), "full")
-    head = next((p for p in rest if p in HEADS), head)
-    flags = {"summary": "summary" in rest, "descriptors": "desc" in rest}
-    if "linear" in rest:
-        flags["fusion_hidden"] = 0
-    unknown = [p for p in rest if p not in MODES and p not in HEADS and p not in ("summary", "desc", "linear")]
-    if unknown:
-        raise ValueError(f"bad model spec {spec!r}: unknown part(s) {unknown}")
-    if what in ("m", "mix"):
-        cfg = NetConfig(arch=arch, sources=("mix",), head=head, **flags)
-    elif what in stems:
-        cfg = NetConfig(arch=arch, sources=(what,), head=head, **flags)
-    elif what in FUSIONS:
-        cfg = NetConfig(arch=arch, sources=tuple(stems), fusion=what, head=head, **flags)
-    else:
-        raise ValueError(f"bad model spec {spec!r}: input {what!r} is not m, a stem or a fusion")
-    if len(cfg.sources) == 1 and mode != "full":
-        raise ValueError(f"bad model spec {spec!r}: {mode} needs a fused model")
-    if cfg.arch == "desc" and mode != "freeze":
-        raise ValueError(f"bad model spec {spec!r}: desc models train in freeze mode only")
-    return ModelSpec(spec, cfg, mode)
 
 
 # -- folds ------------------------------------------------------------------------
@@ -143,7 +94,7 @@ def grouped_folds(
 
 
 def _strata(data: FeatureSet) -> list[str]:
-    return list(data.quadrants) if data.has_quadrants else quadrant_of(data.targets)
+    return list(data.quadrants) if data.has_quadrants else quadrants_of(data.targets)
 
 
 # -- results --------------------------------------------------------------------
@@ -299,8 +250,8 @@ def _run_fold(spec, data, i, train_idx, test_idx, base, grid, inner_k, inner_fol
                            "test_idx": np.asarray(test_idx).tolist(), "history": history}
     emb = embed_windows(model, data, test_idx, opts.eval_batch)  # once, for predictions and subsets
     p = predict_proba(model, data, test_idx, emb=emb)
-    out["preds"] = proba_to_unit(spec.cfg.head, p).tolist()
-    out["pred_quadrants"] = predicted_quadrants(spec.cfg.head, p)
+    out["preds"] = head_of(spec.cfg.head).to_unit(p).tolist()
+    out["pred_quadrants"] = head_of(spec.cfg.head).quadrants(p)
     out["metrics"] = evaluate_model(model, data, test_idx, p)
     if model.fused:
         masks, values = _subset_values(model, emb, data)
@@ -313,7 +264,7 @@ def _run_fold(spec, data, i, train_idx, test_idx, base, grid, inner_k, inner_fol
 def _train(spec: ModelSpec, data, tr, va, params: dict, seed: int, opts: TrainOptions, log):
     kw = {k: params[k] for k in ("epochs", "lr", "batch_size")}
     extra = {k: v for k, v in params.items() if k not in kw}
-    return train_model(spec.cfg, data, tr, va, spec.mode, seed=seed, log=log, options=replace(opts, **extra), **kw)
+    return train_model(spec.cfg, data, tr, va, mode=spec.mode, seed=seed, log=log, options=replace(opts, **extra), **kw)
 
 
 def _subset_values(model: EmoMucs, emb: dict[str, torch.Tensor], data: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
@@ -351,14 +302,8 @@ def _load_fold(path: Path | None, key: str) -> dict | None:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (temporary file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, default=_jsonable)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    """Write JSON atomically (:func:`~emomucs_core.atomic.atomic_write_text`)."""
+    atomic_write_text(path, json.dumps(obj, default=_jsonable))
 
 
 def _jsonable(o):

@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..descriptors import window_descriptors
+from ..descriptors import TIMBRE_GROUPS, window_descriptors
 from ..features import MelParams
-from ..nets import QUADRANTS, NetConfig
+from ..nets import NetConfig
+from ..quadrants import QUADRANTS
 
 
 @dataclass
@@ -127,25 +128,36 @@ class FeatureSet:
             out[s] = (mean.astype(np.float32), std.astype(np.float32))
         return out
 
-    def descriptor_stats(
-        self, idx: np.ndarray, sources: tuple[str, ...], frame_rate: float, chunk: int = 64
-    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Mean and std (each ``(descriptor_size,)``) of every window's descriptors over the clips ``idx``.
+    def descriptors(
+        self, source: str, frame_rate: float, groups: tuple[str, ...] = TIMBRE_GROUPS, n_mels: int | None = None,
+        chunk: int = 64,
+    ) -> np.ndarray:
+        """Descriptors of every window of ``source``: float32 ``(N, K, descriptor_size)``.
 
-        The descriptors of all clips are computed once per source and frame rate and kept.
+        ``n_mels``: log-mel rows (default :attr:`n_mels`). Computed once per (source, frame rate,
+        groups, mel rows) and kept.
         """
-        cache = self._descriptors
+        n_mels = self.n_mels if n_mels is None else n_mels
+        key = (source, frame_rate, tuple(groups), n_mels)
+        if key not in self._descriptors:
+            arr = self.feats[source]
+            flat = [
+                window_descriptors(torch.from_numpy(arr[i : i + chunk].astype(np.float32)).flatten(0, 1),
+                                   frame_rate, groups, n_mels)
+                for i in range(0, len(arr), chunk)
+            ]
+            self._descriptors[key] = torch.cat(flat).view(len(arr), arr.shape[1], -1).numpy()
+        return self._descriptors[key]
+
+    def descriptor_stats(
+        self, idx: np.ndarray, sources: tuple[str, ...], frame_rate: float,
+        groups: tuple[str, ...] = TIMBRE_GROUPS, n_mels: int | None = None,
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Mean and std (each ``(descriptor_size,)``) of every window's descriptors over the clips ``idx``."""
         out = {}
         for s in sources:
-            if (s, frame_rate) not in cache:
-                arr = self.feats[s]
-                flat = [
-                    window_descriptors(torch.from_numpy(arr[i : i + chunk, :, : self.n_mels].astype(np.float32))
-                                       .flatten(0, 1), frame_rate)
-                    for i in range(0, len(arr), chunk)
-                ]
-                cache[s, frame_rate] = torch.cat(flat).view(len(arr), arr.shape[1], -1).numpy()
-            d = cache[s, frame_rate][np.asarray(idx, int)].reshape(-1, cache[s, frame_rate].shape[-1])
+            d = self.descriptors(s, frame_rate, groups, n_mels)[np.asarray(idx, int)]
+            d = d.reshape(-1, d.shape[-1])
             out[s] = (d.mean(axis=0), d.std(axis=0))
         return out
 

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..atomic import atomic_write_text
 from ..checkpoint import Bundle
 from ..features import MelParams
 from .baseline import baseline_cv
@@ -116,9 +117,7 @@ def write_report(
                   "Source-subset ablation (pooled out-of-fold predictions of the fused model; absent "
                   f"sources replaced by {absent}):", "", subset_table(subsets), ""]
     report = out / "report.md"
-    tmp = report.with_name("report.md.tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(report)
+    atomic_write_text(report, "\n".join(lines))
     json_path = out / "results.json"
     _write_json(json_path, {"settings": settings or {}, "ids": data.ids, "models": rows})
     return {"report": report, "json": json_path, "figures": figures}
@@ -150,8 +149,8 @@ def train_final(
     """
     model_spec = parse_spec(spec, head)
     tr, va = inner_splits(data, np.arange(len(data)), val_k, 1, seed)[0]
-    model, history = train_model(model_spec.cfg, data, tr, va, model_spec.mode, epochs, lr, batch_size, seed,
-                                 log, options)
+    model, history = train_model(model_spec.cfg, data, tr, va, mode=model_spec.mode, epochs=epochs, lr=lr,
+                                 batch_size=batch_size, seed=seed, log=log, options=options)
     refit = [h for h in history if h["stage"] == "head-refit"]
     if refit:  # the refitted head has seen the validation clips: keep the held-out figures
         chosen = next(h for h in history if h["stage"] == "head" and h["l2"] == refit[-1]["l2"])

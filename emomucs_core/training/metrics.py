@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..nets import QUADRANTS
+from ..quadrants import QUADRANTS, quadrants_of
 
 DIMS = ("valence", "arousal")
 #: Metric keys of :func:`evaluate`, in report order.
@@ -35,13 +35,6 @@ def r2(y: np.ndarray, p: np.ndarray) -> np.ndarray:
         return np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), np.nan)
 
 
-def quadrant_of(unit: np.ndarray) -> list[str]:
-    """Quadrant of each (valence, arousal) unit pair ``(N, 2)``: positive means ``> 0.5``."""
-    unit = np.asarray(unit, float)
-    v, a = unit[:, 0] > 0.5, unit[:, 1] > 0.5
-    return [("Q1" if ai else "Q4") if vi else ("Q2" if ai else "Q3") for vi, ai in zip(v, a)]
-
-
 def balanced_accuracy(y_true: Sequence, y_pred: Sequence) -> float:
     """Mean recall over the classes present in ``y_true``; NaN when empty."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
@@ -59,7 +52,7 @@ def evaluate(
 ) -> dict[str, float]:
     """All metrics of unit predictions ``(N, 2)`` against unit targets ``(N, 2)``.
 
-    quadrants : true quadrants; when missing, derived from the targets' signs (``> 0.5``).
+    quadrants : true quadrants; when missing, derived from the targets with :func:`~emomucs_core.quadrants.quadrant_of`.
     pred_quadrants : predicted quadrants (a quadrant classifier); default: signs of ``preds``.
     Sign balanced accuracies use the true quadrants' signs (or the targets').
     """
@@ -69,14 +62,14 @@ def evaluate(
         out[f"{dim}_rmse"] = float(rmse(targets[:, j : j + 1], preds[:, j : j + 1])[0])
         out[f"{dim}_r2"] = float(r2(targets[:, j : j + 1], preds[:, j : j + 1])[0])
     if quadrants is None or any(q not in QUADRANTS for q in quadrants):
-        quadrants = quadrant_of(targets)
-    pred_q = list(pred_quadrants) if pred_quadrants is not None else quadrant_of(preds)
+        quadrants = quadrants_of(targets)
+    pred_q = list(pred_quadrants) if pred_quadrants is not None else quadrants_of(preds)
     true_q = np.asarray(quadrants)
     out["quadrant_acc"] = float((true_q == np.asarray(pred_q)).mean()) if len(true_q) else float("nan")
     true_v = np.isin(true_q, ("Q1", "Q4"))
     true_a = np.isin(true_q, ("Q1", "Q2"))
-    out["valence_bacc"] = balanced_accuracy(true_v, preds[:, 0] > 0.5)
-    out["arousal_bacc"] = balanced_accuracy(true_a, preds[:, 1] > 0.5)
+    out["valence_bacc"] = balanced_accuracy(true_v, preds[:, 0] >= 0.5)
+    out["arousal_bacc"] = balanced_accuracy(true_a, preds[:, 1] >= 0.5)
     return out
 
 
@@ -89,3 +82,41 @@ def summarise(per_fold: Iterable[dict[str, float]]) -> dict[str, dict[str, float
         vals = np.array([f[k] for f in per_fold], float)
         out[k] = {"mean": float(np.nanmean(vals)), "std": float(np.nanstd(vals))}
     return out
+
+
+def confusion_matrix(true: Sequence[str], pred: Sequence[str]) -> np.ndarray:
+    """Counts ``(4, 4)``: rows true Q1..Q4, columns predicted Q1..Q4."""
+    out = np.zeros((4, 4), dtype=int)
+    for t, p in zip(true, pred):
+        out[QUADRANTS.index(t), QUADRANTS.index(p)] += 1
+    return out
+
+
+def brier_score(p: np.ndarray, quadrants: Sequence[str]) -> float:
+    """Multi-class Brier score: mean over clips of ``sum_q (p_q - [q is true])^2`` (0 best, 2 worst)."""
+    onehot = np.zeros_like(np.asarray(p, float))
+    onehot[np.arange(len(onehot)), [QUADRANTS.index(q) for q in quadrants]] = 1.0
+    return float(((np.asarray(p, float) - onehot) ** 2).sum(axis=1).mean())
+
+
+def reliability_table(p: np.ndarray, quadrants: Sequence[str], bins: int = 10) -> dict:
+    """Reliability of the top quadrant probability: per confidence bin the count, mean confidence and accuracy.
+
+    Returns ``{"bins": [{"low", "high", "count", "confidence", "accuracy"}], "ece": float}``
+    (expected calibration error: count-weighted mean of ``|accuracy - confidence|``).
+    """
+    p = np.asarray(p, float)
+    conf = p.max(axis=1)
+    correct = np.array(QUADRANTS)[p.argmax(axis=1)] == np.asarray(quadrants)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        m = which == b
+        row = {"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(m.sum()),
+               "confidence": float(conf[m].mean()) if m.any() else float("nan"),
+               "accuracy": float(correct[m].mean()) if m.any() else float("nan")}
+        if m.any():
+            ece += m.mean() * abs(row["accuracy"] - row["confidence"])
+        rows.append(row)
+    return {"bins": rows, "ece": float(ece)}

@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..atomic import atomic_path
 from .metrics import KEYS
 
 COLUMNS = {
@@ -124,10 +125,7 @@ def subset_table(subsets: Sequence[tuple[tuple[str, ...], dict[str, float]]]) ->
 def _save(fig, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    tmp.replace(path)
-    return path
+    return Path(path)

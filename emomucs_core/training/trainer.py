@@ -29,15 +29,16 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from ..atomic import atomic_path
+from ..heads import head_of
 from ..nets import EmoMucs, NetConfig
 from .data import Augment, FeatureSet, WindowDataset, mixup
-from .metrics import QUADRANTS, evaluate, quadrant_of
+from .metrics import evaluate
+from .spec import MODES
 
 logger = logging.getLogger(__name__)
-MODES = ("full", "freeze", "finetune")
 Log = Callable[[str], None]
 
 
@@ -95,6 +96,7 @@ def train_model(
     data: FeatureSet,
     train_idx: np.ndarray,
     val_idx: np.ndarray,
+    *,
     mode: str = "full",
     epochs: int = 30,
     lr: float = 1e-3,
@@ -123,88 +125,35 @@ def train_model(
     for s, (mean, std) in (data.band_stats(train_idx, cfg.sources) if cnn and own_stats else {}).items():
         model.set_normalisation(s, torch.from_numpy(mean), torch.from_numpy(std))
     if cfg.descriptors and (own_stats or not cnn):
-        for s, (mean, std) in data.descriptor_stats(train_idx, cfg.sources, cfg.frame_rate).items():
+        for s, (mean, std) in data.descriptor_stats(train_idx, cfg.sources, cfg.frame_rate,
+                                                         cfg.descriptor_groups, cfg.n_mels).items():
             model.set_descriptor_normalisation(s, torch.from_numpy(mean), torch.from_numpy(std))
     if not cnn:  # nothing to learn but the linear head
         if mode != "freeze":
             raise ValueError("desc models train in freeze mode only")
-        return model.eval(), _fit_head(model, data, train_idx, val_idx, opts.head_epochs, opts.head_lr,
-                                       batch_size, seed, opts, log)
+        return model.eval(), _fit_head(model, data, train_idx, val_idx, epochs=opts.head_epochs, lr=opts.head_lr,
+                                       batch_size=batch_size, seed=seed, opts=opts, log=log)
     if mode == "full" or not model.fused:
-        history = _fit(model, data, train_idx, val_idx, epochs, lr, batch_size, seed, opts, log, "full")
+        history = _fit(model, data, train_idx, val_idx, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                       opts=opts, log=log, stage="full")
         return model.eval(), history
 
     history: list[dict] = []
     for s in cfg.sources:
-        single, hist = _pretrained_source(cfg, s, data, train_idx, val_idx, epochs, lr, batch_size, seed, opts, log)
+        single, hist = _pretrained_source(cfg, s, data, train_idx, val_idx, epochs=epochs, lr=lr,
+                                          batch_size=batch_size, seed=seed, opts=opts, log=log)
         model.source_nets[s].load_state_dict(single.source_nets[s].state_dict())
         history += [dict(h, stage=f"pretrain:{s}") for h in hist]
-    history += _fit_head(model, data, train_idx, val_idx, opts.head_epochs, opts.head_lr, batch_size, seed, opts, log)
+    history += _fit_head(model, data, train_idx, val_idx, epochs=opts.head_epochs, lr=opts.head_lr,
+                         batch_size=batch_size, seed=seed, opts=opts, log=log)
     if mode == "finetune":
-        history += _fit(
-            model, data, train_idx, val_idx, opts.finetune_epochs or epochs,
-            lr * opts.finetune_lr_factor, batch_size, seed, opts, log, "finetune",
-        )
+        history += _fit(model, data, train_idx, val_idx, epochs=opts.finetune_epochs or epochs,
+                        lr=lr * opts.finetune_lr_factor, batch_size=batch_size, seed=seed, opts=opts, log=log,
+                        stage="finetune")
     return model.eval(), history
 
 
-# -- losses and inference ------------------------------------------------------
-def quadrant_targets(unit_targets: torch.Tensor) -> torch.Tensor:
-    """Soft quadrant distribution ``(B, 4)`` (Q1..Q4) of unit (V, A) targets ``(B, 2)``.
-
-    ``P(Q1) = v a``, ``P(Q2) = (1 - v) a``, ``P(Q3) = (1 - v)(1 - a)``, ``P(Q4) = v (1 - a)``:
-    one-hot for 0/1 class targets, soft for continuous ones.
-    """
-    v, a = unit_targets[:, 0], unit_targets[:, 1]
-    return torch.stack([v * a, (1 - v) * a, (1 - v) * (1 - a), v * (1 - a)], dim=1)
-
-
-def loss_fn(head: str, raw: torch.Tensor, unit_targets: torch.Tensor) -> torch.Tensor:
-    """Training loss of raw outputs ``(B, outputs)`` against unit targets ``(B, 2)``.
-
-    regression: MSE on targets scaled to [-1, 1]; logistic: BCE with logits (0/1 or soft
-    targets); quadrant: cross-entropy with :func:`quadrant_targets`.
-    """
-    if head == "logistic":
-        return F.binary_cross_entropy_with_logits(raw, unit_targets)
-    if head == "quadrant":
-        return -(quadrant_targets(unit_targets) * F.log_softmax(raw, dim=1)).sum(dim=1).mean()
-    return F.mse_loss(raw, 2 * unit_targets - 1)
-
-
-def proba(head: str, raw: torch.Tensor) -> torch.Tensor:
-    """Window outputs in an averageable space: unit (V, A) ``(B, 2)``, or quadrant probabilities ``(B, 4)``."""
-    if head == "quadrant":
-        return torch.softmax(raw, dim=-1)
-    if head == "logistic":
-        return torch.sigmoid(raw)
-    return ((raw + 1) / 2).clamp(0.0, 1.0)
-
-
-def proba_to_unit(head: str, p: np.ndarray) -> np.ndarray:
-    """Unit (V, A) ``(n, 2)`` from :func:`proba` outputs ``(n, outputs)``."""
-    p = np.asarray(p)
-    if head == "quadrant":
-        return np.stack([p[:, 0] + p[:, 3], p[:, 0] + p[:, 1]], axis=1)
-    return p
-
-
-def proba_loss(head: str, p: torch.Tensor, unit_targets: torch.Tensor) -> torch.Tensor:
-    """The training loss expressed on window-averaged :func:`proba` outputs (validation)."""
-    if head == "quadrant":
-        return -(quadrant_targets(unit_targets) * p.clamp_min(1e-6).log()).sum(dim=1).mean()
-    if head == "logistic":
-        return F.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), unit_targets)
-    return F.mse_loss(2 * p - 1, 2 * unit_targets - 1)
-
-
-def predicted_quadrants(head: str, p: np.ndarray) -> list[str]:
-    """Quadrant per clip: argmax of the quadrant head, else the signs of unit (V, A)."""
-    if head == "quadrant":
-        return [QUADRANTS[i] for i in np.asarray(p).argmax(axis=1)]
-    return quadrant_of(proba_to_unit(head, p))
-
-
+# -- inference ------------------------------------------------------------------
 @torch.no_grad()
 def embed_windows(
     model: EmoMucs, data: FeatureSet, idx: np.ndarray, batch: int = 48
@@ -230,7 +179,7 @@ def embed_windows(
 
 def predict_proba(model: EmoMucs, data: FeatureSet, idx: np.ndarray, batch: int = 48,
                   emb: dict[str, torch.Tensor] | None = None) -> np.ndarray:
-    """:func:`proba` outputs of clips ``idx``, mean over their K windows: ``(n, outputs)``.
+    """head probabilities (:meth:`~emomucs_core.heads.Head.proba`) of clips ``idx``, mean over their K windows: ``(n, outputs)``.
 
     ``emb``: their :func:`embed_windows` features, when already computed.
     """
@@ -240,16 +189,16 @@ def predict_proba(model: EmoMucs, data: FeatureSet, idx: np.ndarray, batch: int 
 
 def predict(model: EmoMucs, data: FeatureSet, idx: np.ndarray, batch: int = 48) -> np.ndarray:
     """Unit (valence, arousal) of clips ``idx`` from their K windows' mean output: ``(n, 2)``."""
-    return proba_to_unit(model.cfg.head, predict_proba(model, data, idx, batch))
+    return head_of(model.cfg.head).to_unit(predict_proba(model, data, idx, batch))
 
 
 @torch.no_grad()
 def _fuse_proba(model: EmoMucs, emb: dict[str, torch.Tensor]) -> torch.Tensor:
-    """``{source: (n, K, d)}`` -> :func:`proba` outputs ``(n, K, outputs)`` through the fusion head (eval)."""
+    """``{source: (n, K, d)}`` -> head probabilities (:meth:`~emomucs_core.heads.Head.proba`) ``(n, K, outputs)`` through the fusion head (eval)."""
     was_training = model.training
     model.eval()
     n, k = next(iter(emb.values())).shape[:2]
-    out = proba(model.cfg.head, model.fuse({s: e.flatten(0, 1) for s, e in emb.items()})).view(n, k, -1)
+    out = head_of(model.cfg.head).proba(model.fuse({s: e.flatten(0, 1) for s, e in emb.items()})).view(n, k, -1)
     model.train(was_training)
     return out
 
@@ -291,11 +240,11 @@ def evaluate_model(model: EmoMucs, data: FeatureSet, idx: np.ndarray, p: np.ndar
 
     ``p``: precomputed :func:`predict_proba` outputs ``(n, outputs)``.
     """
-    head = model.cfg.head
+    head = head_of(model.cfg.head)
     p = predict_proba(model, data, idx, batch) if p is None else np.asarray(p)
     y = data.targets[idx]
-    metrics = evaluate(y, proba_to_unit(head, p), [data.quadrants[i] for i in idx], predicted_quadrants(head, p))
-    metrics["loss"] = float(proba_loss(head, torch.from_numpy(p), torch.from_numpy(y)))
+    metrics = evaluate(y, head.to_unit(p), [data.quadrants[i] for i in idx], head.quadrants(p))
+    metrics["loss"] = float(head.proba_loss(torch.from_numpy(p), torch.from_numpy(y)))
     return metrics
 
 
@@ -308,7 +257,7 @@ def _validate(model: EmoMucs, data: FeatureSet, val_idx: np.ndarray, p: np.ndarr
 
 
 def _fit(
-    model: EmoMucs, data: FeatureSet, train_idx, val_idx, epochs: int, lr: float,
+    model: EmoMucs, data: FeatureSet, train_idx, val_idx, *, epochs: int, lr: float,
     batch_size: int, seed: int, opts: TrainOptions, log: Log, stage: str,
 ) -> list[dict]:
     """End-to-end training of every parameter of ``model``."""
@@ -333,7 +282,7 @@ def _fit(
         model.train()
         for x, y, _ in loader:
             x, y = mixup(x, y, alpha, gen)
-            loss = loss_fn(model.cfg.head, model(x), y)
+            loss = head_of(model.cfg.head).loss(model(x), y)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -370,9 +319,8 @@ def _checkpoint(path, epoch, model, optimiser, scheduler, best, history, gen, da
 
 def _atomic_save(obj: dict, path: Path) -> None:
     """``torch.save`` to a temporary file, then rename it to ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _resume(path, model, optimiser, scheduler, best, history, gen, dataset, log) -> int:
@@ -399,7 +347,7 @@ def _resume(path, model, optimiser, scheduler, best, history, gen, dataset, log)
 
 
 def _fit_head(
-    model: EmoMucs, data: FeatureSet, train_idx, val_idx, epochs: int, lr: float,
+    model: EmoMucs, data: FeatureSet, train_idx, val_idx, *, epochs: int, lr: float,
     batch_size: int, seed: int, opts: TrainOptions, log: Log,
 ) -> list[dict]:
     """Train only the fusion head on cached embeddings of the (frozen) source nets."""
@@ -425,7 +373,7 @@ def _fit_head(
             for b in range(steps):
                 rows = order[b * batch_size : (b + 1) * batch_size]
                 x = {s: e[rows, window[rows]] for s, e in emb_train.items()}
-                loss = loss_fn(model.cfg.head, model.fuse(x), y_train[rows])
+                loss = head_of(model.cfg.head).loss(model.fuse(x), y_train[rows])
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -494,18 +442,18 @@ def _fit_linear(model: EmoMucs, emb: dict[str, torch.Tensor], y: torch.Tensor, a
 
     def objective() -> torch.Tensor:
         optimiser.zero_grad()
-        loss = loss_fn(model.cfg.head, linear(z), y) + alpha * linear.weight.pow(2).sum()
+        loss = head_of(model.cfg.head).loss(linear(z), y) + alpha * linear.weight.pow(2).sum()
         loss.backward()
         return loss
 
     with torch.enable_grad():
         optimiser.step(objective)
     with torch.no_grad():
-        return float(loss_fn(model.cfg.head, linear(z), y))
+        return float(head_of(model.cfg.head).loss(linear(z), y))
 
 
 def _pretrained_source(
-    cfg: NetConfig, source: str, data: FeatureSet, train_idx, val_idx, epochs: int, lr: float,
+    cfg: NetConfig, source: str, data: FeatureSet, train_idx, val_idx, *, epochs: int, lr: float,
     batch_size: int, seed: int, opts: TrainOptions, log: Log,
 ) -> tuple[EmoMucs, list[dict]]:
     """A single-source model of ``source``, trained or loaded from ``opts.pretrain_dir``."""
@@ -522,8 +470,8 @@ def _pretrained_source(
         log(f"pretrain {source}: reused {path.name}")
         return model.eval(), json.loads(saved["history"])
     log(f"pretrain {source}: {len(train_idx)} clips, {epochs} epochs")
-    model, history = train_model(single_cfg, data, train_idx, val_idx, "full", epochs, lr, batch_size, seed, log,
-                                 replace(opts, pretrain_dir=None))
+    model, history = train_model(single_cfg, data, train_idx, val_idx, mode="full", epochs=epochs, lr=lr,
+                                 batch_size=batch_size, seed=seed, log=log, options=replace(opts, pretrain_dir=None))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         _atomic_save({"state": model.state_dict(), "history": json.dumps(history)}, path)
