@@ -53,7 +53,7 @@ def test_workers_give_the_in_process_values_in_input_order(songs, mix_bundle, mu
     pooled = list(predict_files(files, jobs=2, **kwargs))
     assert [r.path for r in pooled] == files
     assert [r.ok for r in pooled] == [True, False, True, True, True]
-    assert pooled[1].error == alone[1].error and "not a readable audio file" in pooled[1].error
+    assert pooled[1].error == alone[1].error and pooled[1].error.startswith("not an audio file")
     for mine, theirs in zip(pooled, alone):
         if mine.ok:
             assert mine.model_id == theirs.model_id

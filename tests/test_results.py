@@ -79,7 +79,7 @@ def test_local_engine_out_writes_every_file_once_and_resumes(bundle_path, demucs
             "--out", str(out)]
     first = CliRunner().invoke(main, [*args, str(music_files["wav"]), str(bad)])
     assert first.exit_code == 0, first.output
-    assert f"error: {bad}: not a readable audio file" in first.output
+    assert f"error: {bad}: not an audio file" in first.output
     second = CliRunner().invoke(main, [*args, str(music_files["wav"]), str(bad), str(music_files["flac"])])
     assert second.exit_code == 0, second.output
     assert "1 analysed, 0 errors, 2 already there" in second.output
