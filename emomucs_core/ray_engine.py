@@ -122,7 +122,7 @@ def predict_on_ray(
     on_batch: Callable[[list[dict]], None] | None = None,
     **predictor_kwargs,
 ) -> RunSummary:
-    """Analyse ``inputs`` (absolute paths) on Ray and append one record per file to ``out``.
+    """Analyse ``inputs`` on Ray and append one record per file (absolute ``path``) to ``out``.
 
     Parameters
     ----------
@@ -136,6 +136,7 @@ def predict_on_ray(
     predictor_kwargs : :class:`Predictor` arguments (``bundle``, ``separator``, ``device``,
         ``windows``, ``batch_size``, ``threads``, ``demucs_repo``).
     """
+    inputs = [Path(os.path.abspath(p)) for p in inputs]  # records name absolute paths; so must the bookkeeping
     todo = pending_paths(inputs, out)
     summary = RunSummary(skipped=len(inputs) - len(todo))
     if not todo:
