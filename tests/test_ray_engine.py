@@ -93,6 +93,17 @@ def test_same_values_as_the_local_predictor_and_a_rerun_skips_everything(jsonl_r
     assert out.read_bytes() == before
 
 
+def test_relative_inputs_get_one_record_each(jsonl_run, predictor_kwargs, tmp_path, monkeypatch):
+    """Relative paths are made absolute before the bookkeeping (they once got a second, bogus record each)."""
+    inputs, _, _ = jsonl_run
+    good = [p for p in inputs if p.name not in ("empty.mp3", "text.flac")][:2]
+    monkeypatch.chdir(good[0].parent)
+    out = tmp_path / "relative.jsonl"
+    summary = predict_on_ray([Path(os.path.relpath(p)) for p in good], out, **predictor_kwargs)
+    assert (summary.ok, summary.errors) == (2, 0)
+    assert sorted(r["path"] for r in iter_results(out)) == sorted(map(str, good))
+
+
 def test_parquet_output_holds_the_same_records(jsonl_run, corpus, predictor_kwargs, tmp_path):
     import pyarrow.parquet as pq
 
