@@ -166,22 +166,26 @@ class EmoMucsPlugin(BeetsPlugin):
             self._announced = True
             say(f"loading {self.model_description()}…", live=live, log=self._log)
 
+    def predictor_options(self, device: str | None = None, threads: int | None = None) -> dict[str, Any]:
+        """:class:`Predictor` arguments from the configuration, ``device``/``threads`` overriding it (no bundle)."""
+        return {
+            "separator": self.config["separator"].get(),
+            "device": device or self.config["device"].as_str(),
+            "windows": self.config["windows"].get(int),
+            "batch_size": self.config["batch_size"].get(int),
+            "threads": threads or self.config["threads"].get(int),
+            "demucs_repo": self._path_option("demucs_repo"),
+        }
+
     def predictor(self, device: str | None = None, threads: int | None = None):
         """A :class:`Predictor` for the configuration, built once per process and options."""
-        key = (device or self.config["device"].as_str(), threads or self.config["threads"].get(int))
+        options = self.predictor_options(device, threads)
+        key = (options["device"], options["threads"])
         if key not in self._predictors:
             from emomucs_core.predictor import Predictor
 
             try:
-                self._predictors[key] = Predictor(
-                    self.bundle(),
-                    separator=self.config["separator"].get(),
-                    device=key[0],
-                    windows=self.config["windows"].get(int),
-                    batch_size=self.config["batch_size"].get(int),
-                    threads=key[1],
-                    demucs_repo=self._path_option("demucs_repo"),
-                )
+                self._predictors[key] = Predictor(self.bundle(), **options)
             except model_errors():  # already one clear line (SeparatorError is a RuntimeError too)
                 raise
             except (ValueError, RuntimeError) as exc:  # e.g. an unavailable or unknown device
@@ -206,17 +210,8 @@ class EmoMucsPlugin(BeetsPlugin):
         if jobs <= 1 or len(paths) <= 4 * jobs:
             yield from self.predictor(device, threads).predict(paths)
             return
-        yield from predict_files(
-            paths,
-            jobs=jobs,
-            bundle=self._path_option("model"),
-            separator=self.config["separator"].get(),
-            device=device or self.config["device"].as_str(),
-            windows=self.config["windows"].get(int),
-            batch_size=self.config["batch_size"].get(int),
-            threads=threads or self.config["threads"].get(int),
-            demucs_repo=self._path_option("demucs_repo"),
-        )
+        yield from predict_files(paths, jobs=jobs, bundle=self._path_option("model"),
+                                 **self.predictor_options(device, threads))
 
     # -- selection ------------------------------------------------------------
     def needs_analysis(self, item: Item, force: bool = False) -> bool:
