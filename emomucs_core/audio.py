@@ -35,12 +35,10 @@ from typing import Iterator
 import numpy as np
 import soxr
 
+from .constants import SEPARATION_RATE, WINDOW_SECONDS
+
 log = logging.getLogger(__name__)
 
-#: Sample rate of the separator input, in Hz.
-SEPARATION_RATE = 44100
-#: Length of one model window, in seconds (paper: 20-second clips).
-WINDOW_SECONDS = 20.0
 #: Files longer than this (seconds) are refused as "huge" (24 hours).
 MAX_DURATION = 24 * 3600.0
 #: A 0.1-s block (at the edges) or a whole window quieter than this (dBFS, RMS) is silence.
