@@ -76,6 +76,10 @@ class Window:
     def looped(self) -> bool:
         return self.audible is not None and self.audible < self.duration
 
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
+
 
 class AudioFile:
     """A decodable audio file that reads windows by seeking.
@@ -112,27 +116,30 @@ class AudioFile:
         if self._backend.exact_header and stated - self.duration > _TRUNCATION_SLACK:
             self.warnings.append(f"truncated: the header states {stated:.1f} s, {self.duration:.1f} s can be decoded")
 
-    def read(self, start: float, duration: float, samplerate: int = SEPARATION_RATE) -> np.ndarray:
-        """Decode ``duration`` seconds from ``start`` as stereo float32.
+    def read(self, start: float, duration: float, samplerate: int = SEPARATION_RATE, mono: bool = False) -> np.ndarray:
+        """Decode ``duration`` seconds from ``start`` as stereo (or, with ``mono``, mono) float32.
 
         Returns
         -------
-        np.ndarray, shape ``(2, n)``, ``n = round(duration * samplerate)``:
+        np.ndarray, shape ``(2, n)`` (``(1, n)`` with ``mono``), ``n = round(duration * samplerate)``:
             zero-padded when the file ends early. Mono files are duplicated
-            to both channels; more than two channels keep the first two.
+            to both channels; more than two channels keep the first two
+            (``mono``: their mean, taken before resampling, which halves its cost).
         """
         n_out = int(round(duration * samplerate))
         frames = self._backend.read(max(0.0, start), min(duration, max(0.0, self.duration - start)))
+        if mono and frames.size:
+            frames = frames[:, :2].mean(axis=1, keepdims=True)
         if frames.size and frames.shape[0] > 0:
             if self.samplerate != samplerate:
                 frames = soxr.resample(frames, self.samplerate, samplerate, quality="HQ")
             frames = frames.T
-            if frames.shape[0] == 1:
+            if frames.shape[0] == 1 and not mono:
                 frames = np.repeat(frames, 2, axis=0)
             frames = frames[:2]
         else:
-            frames = np.zeros((2, 0), dtype=np.float32)
-        out = np.zeros((2, n_out), dtype=np.float32)
+            frames = np.zeros((1 if mono else 2, 0), dtype=np.float32)
+        out = np.zeros((1 if mono else 2, n_out), dtype=np.float32)
         n = min(n_out, frames.shape[1])
         out[:, :n] = frames[:, :n]
         if not np.all(np.isfinite(out)):
@@ -333,17 +340,17 @@ class _PyAVBackend:
         chunks, have, need = [], 0, int(round(duration * sr))
         try:
             for frame in self.container.decode(self.stream):
-                data = frame.to_ndarray()
-                data = data.reshape(-1, channels) if frame.format.is_packed else data.T
-                data = _to_float32(data)
+                data = frame.to_ndarray()  # planar (channels, n); packed (1, n * channels)
+                if frame.format.is_packed:
+                    data = data.reshape(-1, channels).T
                 t0 = float(frame.pts * self.stream.time_base) - self.offset if frame.pts is not None else start
                 skip = int(round((start - t0) * sr))
                 if skip > 0:
-                    data = data[skip:]
-                if data.shape[0] == 0:
+                    data = data[:, skip:]
+                if data.shape[1] == 0:
                     continue
                 chunks.append(data)
-                have += data.shape[0]
+                have += data.shape[1]
                 if have >= need:
                     break
         except av.error.FFmpegError as exc:
@@ -351,7 +358,7 @@ class _PyAVBackend:
                 raise AudioError(f"not an audio file (decoding failed: {_short(exc)})") from None
         if not chunks:
             return np.zeros((0, channels), dtype=np.float32)
-        return np.concatenate(chunks)[:need]
+        return _to_float32(np.concatenate(chunks, axis=1)[:, :need]).T  # (n, channels), as libsndfile's
 
     def close(self) -> None:
         self.container.close()
@@ -397,28 +404,30 @@ def _audible_blocks(x: np.ndarray, rate: int) -> np.ndarray:
     return np.flatnonzero(10 * np.log10(power + 1e-20) > SILENCE_DB)
 
 
-def audible_span(audio: AudioFile, probe: float = 60.0) -> tuple[float, float]:
+def audible_span(audio: AudioFile, probe: float = 60.0, chunk: float = 5.0) -> tuple[float, float]:
     """``(start, end)`` in seconds of the track without its silent lead-in and tail.
 
-    Probes at most ``probe`` seconds at each end, in blocks of 0.1 s; ``start == end``
-    when no block is louder than ``SILENCE_DB``.
+    Looks at most ``probe`` seconds into each end, ``chunk`` seconds at a time
+    (so a track that starts at once costs one chunk per end), in blocks of 0.1 s
+    at the file's own rate; ``start == end`` when no block is louder than ``SILENCE_DB``.
     """
-    rate = 8000
-    span = min(probe, audio.duration)
-    loud = _audible_blocks(audio.read(0.0, span, rate), rate)
-    if loud.size == 0:
-        start = span
-    else:
-        start = float(loud[0] * _BLOCK_SECONDS)
-    tail_start = max(start, audio.duration - probe)
-    if tail_start >= audio.duration:
-        return start, start
-    tail = audio.read(tail_start, audio.duration - tail_start, rate)
-    loud = _audible_blocks(tail, rate)
-    if loud.size == 0:
-        return start, start
-    end = min(audio.duration, tail_start + float(loud[-1] + 1) * _BLOCK_SECONDS)
-    return start, max(start, end)
+    rate = audio.samplerate
+    limit = min(probe, audio.duration)
+    start = limit  # a lead-in longer than the probe: start where the probe ended
+    for at in np.arange(0.0, limit, chunk):
+        loud = _audible_blocks(audio.read(at, min(chunk, limit - at), rate), rate)
+        if loud.size:
+            start = at + float(loud[0] * _BLOCK_SECONDS)
+            break
+    end = None
+    floor = max(start, audio.duration - probe)
+    for until in np.arange(audio.duration, floor, -chunk):
+        at = max(floor, until - chunk)
+        loud = _audible_blocks(audio.read(at, until - at, rate), rate)
+        if loud.size:
+            end = min(until, at + float(loud[-1] + 1) * _BLOCK_SECONDS)
+            break
+    return (start, start) if end is None else (start, max(start, end))
 
 
 def choose_windows(audio: AudioFile, count: int = 3, length: float = WINDOW_SECONDS) -> list[Window]:
@@ -447,6 +456,64 @@ def choose_windows(audio: AudioFile, count: int = 3, length: float = WINDOW_SECO
     return [Window(start + room * (i + 0.5) / count, length, length) for i in range(count)]
 
 
+@dataclass(frozen=True)
+class Span:
+    """Overlapping windows of one track, read and analysed as one stretch of audio.
+
+    ``read``: the stretch (a :class:`Window`; a looped short track is its own span);
+    ``offsets``: where each window starts, seconds after ``read.start``;
+    ``length``: the windows' length, seconds.
+    """
+
+    read: Window
+    offsets: tuple[float, ...]
+    length: float
+
+    @property
+    def windows(self) -> list[Window]:
+        """The windows of the span, with their (possibly moved) starts."""
+        if self.read.looped:
+            return [self.read]
+        return [Window(self.read.start + o, self.length, self.length) for o in self.offsets]
+
+    def sample_offsets(self, samplerate: int = SEPARATION_RATE) -> list[int]:
+        """Window starts in samples from the start of the span's audio."""
+        return [int(round(o * samplerate)) for o in self.offsets]
+
+
+def merge_windows(windows: list[Window], step: float) -> list[Span]:
+    """Group windows that overlap into spans, each read and analysed once.
+
+    A window's start moves to the nearest multiple of ``step`` seconds (an analysis
+    hop) after its span's start, by at most ``step / 2``, so that every window
+    is a whole number of hops into the span. Windows are in time order.
+    """
+    spans: list[Span] = []
+    for w in windows:
+        last = spans[-1] if spans else None
+        if last is not None and not w.looped and not last.read.looped and w.start < last.read.end:
+            offset = round((w.start - last.read.start) / step) * step
+            read = Window(last.read.start, offset + w.duration, offset + w.duration)
+            spans[-1] = Span(read, last.offsets + (offset,), w.duration)
+        else:
+            spans.append(Span(w, (0.0,), w.duration))
+    return spans
+
+
+def read_spans(
+    audio: AudioFile, windows: list[Window], step: float, samplerate: int = SEPARATION_RATE
+) -> tuple[list[Window], list[tuple[np.ndarray, list[int]]]]:
+    """Read overlapping windows once, as spans (:func:`merge_windows`), in mono.
+
+    Returns the windows with their moved starts, and per span its audio
+    (mono float32 ``(1, n)``, :func:`read_window`) with each window's start in it (samples).
+    """
+    spans = merge_windows(windows, step)
+    moved = [w for span in spans for w in span.windows]
+    return moved, [(read_window(audio, span.read, samplerate, mono=True), span.sample_offsets(samplerate))
+                   for span in spans]
+
+
 def loop_to_length(audio: np.ndarray, n: int, crossfade: int) -> np.ndarray:
     """Repeat ``audio`` ``(channels, m)`` to ``(channels, n)``, joining copies with a linear crossfade.
 
@@ -465,13 +532,13 @@ def loop_to_length(audio: np.ndarray, n: int, crossfade: int) -> np.ndarray:
     return out[..., :n]
 
 
-def read_window(audio: AudioFile, window: Window, samplerate: int = SEPARATION_RATE) -> np.ndarray:
-    """The audio of ``window`` as stereo float32 ``(2, round(window.duration * samplerate))``.
+def read_window(audio: AudioFile, window: Window, samplerate: int = SEPARATION_RATE, mono: bool = False) -> np.ndarray:
+    """The audio of ``window`` as stereo float32 ``(2, round(window.duration * samplerate))`` (``mono``: ``(1, ...)``).
 
     A window holding less audio than it spans (a short track) is looped with a
     ``CROSSFADE_SECONDS`` crossfade to fill it.
     """
     if not window.looped:
-        return audio.read(window.start, window.duration, samplerate)
-    held = audio.read(window.start, window.audible, samplerate)
+        return audio.read(window.start, window.duration, samplerate, mono)
+    held = audio.read(window.start, window.audible, samplerate, mono)
     return loop_to_length(held, int(round(window.duration * samplerate)), int(CROSSFADE_SECONDS * samplerate))

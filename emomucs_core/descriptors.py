@@ -44,6 +44,7 @@ A silent window gives a flat chroma: correlations are 0, never NaN.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -102,6 +103,7 @@ def descriptor_size(n_mels: int, groups: tuple[str, ...] = TIMBRE_GROUPS) -> int
     return sum(sizes[g] for g in groups)
 
 
+@lru_cache(maxsize=8)  # constants: built once, never modified
 def dct_matrix(n_out: int, n_in: int) -> torch.Tensor:
     """Orthonormal DCT-II matrix ``(n_out, n_in)`` (as ``scipy.fft.dct(norm="ortho")``)."""
     n = torch.arange(n_in, dtype=torch.float64)
@@ -173,6 +175,7 @@ def _autocorrelation(x: torch.Tensor) -> torch.Tensor:
 
 
 # -- harmony -------------------------------------------------------------------------
+@lru_cache(maxsize=8)  # constants: built once, never modified
 def key_profiles() -> torch.Tensor:
     """The 24 key profiles ``(24, 12)``: C, C#, ..., B major, then C, ..., B minor (pitch classes C..B)."""
     rows = [torch.tensor(p).roll(k) for p in (MAJOR_PROFILE, MINOR_PROFILE) for k in range(N_CHROMA)]
@@ -191,6 +194,7 @@ def key_correlations(chroma: torch.Tensor) -> torch.Tensor:
     return num / (x.norm(dim=-1, keepdim=True) * p.norm(dim=-1) + 1e-9)
 
 
+@lru_cache(maxsize=8)  # constants: built once, never modified
 def tonal_centroid_matrix() -> torch.Tensor:
     """Harte's tonal-centroid projection ``(6, 12)``: fifths (r 1), minor thirds (r 1), major thirds (r 0.5)."""
     pc = torch.arange(N_CHROMA, dtype=torch.float64)
@@ -201,6 +205,7 @@ def tonal_centroid_matrix() -> torch.Tensor:
     return torch.stack(rows).float()
 
 
+@lru_cache(maxsize=8)  # constants: built once, never modified
 def _interval_classes() -> torch.Tensor:
     """``(6, 12, 12)`` indicator of pitch-class pairs ``i < j`` per interval class 1..6."""
     i, j = torch.meshgrid(torch.arange(N_CHROMA), torch.arange(N_CHROMA), indexing="ij")

@@ -17,6 +17,8 @@ QUIET_DB = -35.0
 BAND_LIMIT_HZ = 6000.0
 #: The cut-off is the highest frequency within this many dB of the 100 Hz-4 kHz level.
 _CUTOFF_RANGE_DB = 60.0
+#: Seconds from the middle of a window whose spectrum gives its cut-off.
+CUTOFF_SECONDS = 5.0
 
 
 def level_db(audio: np.ndarray) -> float:
@@ -28,25 +30,30 @@ def level_db(audio: np.ndarray) -> float:
 def cutoff_hz(audio: np.ndarray, samplerate: int) -> float:
     """Highest frequency (Hz) where the spectrum of ``audio`` ``(channels, n)`` has energy.
 
-    Welch power spectrum (4096-point segments) of the channel mean; the cut-off is
+    Welch power spectrum (4096-point segments) of the channel mean over the middle
+    :data:`CUTOFF_SECONDS` (a quarter of the cost of a whole 20-s window); the cut-off is
     the highest bin less than ``_CUTOFF_RANGE_DB`` below the 90th percentile of the
     100 Hz-4 kHz bins. Music sampled at 8 kHz gives about 3.9 kHz; at 44.1 kHz, the
     encoder's low-pass (11-20 kHz).
     """
     from scipy.signal import welch
 
-    freqs, power = welch(audio.mean(axis=0) if audio.ndim == 2 else audio, samplerate, nperseg=4096)
+    mono = audio.mean(axis=0) if audio.ndim == 2 else audio
+    keep = int(CUTOFF_SECONDS * samplerate)
+    if mono.size > keep:
+        mono = mono[(mono.size - keep) // 2 :][:keep]
+    freqs, power = welch(mono, samplerate, nperseg=4096)
     db = 10 * np.log10(power + 1e-30)
     reference = np.percentile(db[(freqs > 100) & (freqs < 4000)], 90)
     return float(freqs[np.flatnonzero(db > reference - _CUTOFF_RANGE_DB)[-1]])
 
 
-def check_windows(windows: np.ndarray, samplerate: int) -> tuple[np.ndarray, list[str]]:
+def check_windows(windows: np.ndarray | list[np.ndarray], samplerate: int) -> tuple[np.ndarray, list[str]]:
     """Which windows to analyse, and warnings about them.
 
     Parameters
     ----------
-    windows : float32 ``(K, 2, n)`` at ``samplerate`` Hz.
+    windows : K float32 ``(2, n)`` arrays (or one ``(K, 2, n)`` array) at ``samplerate`` Hz.
 
     Returns
     -------
@@ -65,7 +72,7 @@ def check_windows(windows: np.ndarray, samplerate: int) -> tuple[np.ndarray, lis
     level = float(levels[keep].mean())
     if level < QUIET_DB:
         warnings.append(f"very quiet: {level:.0f} dBFS in the analysed windows")
-    cutoff = min(cutoff_hz(w, samplerate) for w in windows[keep])
+    cutoff = min(cutoff_hz(w, samplerate) for w, k in zip(windows, keep) if k)
     if cutoff < BAND_LIMIT_HZ:
         warnings.append(f"band-limited: no energy above {cutoff / 1000:.1f} kHz")
     return keep, warnings

@@ -56,6 +56,29 @@ def stem_features(
     return {s: features_from_audio(stems[s], SEPARATION_RATE, params) for s in sources}
 
 
+def span_stem_features(
+    spans: Sequence[tuple[np.ndarray, Sequence[int]]],
+    length: int,
+    sources: Sequence[str],
+    separator: Separator,
+    params: MelParams,
+) -> dict[str, np.ndarray]:
+    """Feature arrays of the windows of several spans, in order, from a separator that analyses spans.
+
+    Parameters
+    ----------
+    spans : ``(audio, offsets)`` pairs: float32 ``(channels, n)`` at the separator's ``span_rate`` and each
+        window's start in it (samples).
+    length : samples of one window.
+
+    Returns
+    -------
+    ``{source: float32 (total windows, n_mels + n_chroma, frames)}``.
+    """
+    parts = [separator.span_features(audio, offsets, length, sources, params) for audio, offsets in spans]
+    return {s: np.concatenate([p[s] for p in parts]) for s in sources}
+
+
 class InferenceStep:
     """A model with its feature parameters and separator: windows in, unit values and contributions out.
 
@@ -91,10 +114,31 @@ class InferenceStep:
         """:func:`stem_features` of the model's sources for windows ``(B, 2, n)``."""
         return stem_features(windows, self.model.sources, self.separator, self.mel)
 
+    @property
+    def analyses_spans(self) -> bool:
+        """Whether overlapping windows go in as spans (:meth:`from_spans`), not one by one."""
+        return self.separator is not None and self.separator.analyses_spans
+
+    @property
+    def span_step(self) -> float:
+        """Seconds by which window starts inside a span must be apart: one feature hop."""
+        return self.mel.hop_length / self.mel.samplerate
+
     def __call__(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Of windows ``(B, 2, n)``: unit predictions ``(B, 2)``, contributions ``(B, n_sources, 2)``
         and, for a quadrant head, quadrant probabilities ``(B, 4)`` (Q1..Q4; else None)."""
         return self.from_features(self.features(windows))
+
+    def span_features(self, spans: Sequence[tuple[np.ndarray, Sequence[int]]]) -> dict[str, np.ndarray]:
+        """:func:`span_stem_features` of the model's sources for ``(audio (channels, n), offsets)`` spans."""
+        length = int(round(self.window_seconds * self.separator.span_rate))
+        return span_stem_features(spans, length, self.model.sources, self.separator, self.mel)
+
+    def from_spans(
+        self, spans: Sequence[tuple[np.ndarray, Sequence[int]]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """As :meth:`__call__`, for the windows of spans (:meth:`span_features`)."""
+        return self.from_features(self.span_features(spans))
 
     def from_features(self, feats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """As :meth:`__call__`, from feature arrays ``{source: (B, rows, frames)}``."""

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .attribution import dominant_source
-from .audio import AudioError, AudioFile, choose_windows, read_window
+from .audio import AudioError, AudioFile, choose_windows, read_spans, read_window
 from .constants import SEPARATION_RATE
 from .input_checks import check_windows
 from .checkpoint import Bundle, load_bundle
@@ -80,6 +80,7 @@ class _Pending:
     started: float
     starts: list[float] = field(default_factory=list)
     audio: np.ndarray | None = None  # (K, 2, n) until batched
+    spans: list[tuple[np.ndarray, list[int]]] | None = None  # (audio (2, n), window offsets) with a span separator
     unit: list[np.ndarray] = field(default_factory=list)  # per window (2,)
     contrib: list[np.ndarray] = field(default_factory=list)  # per window (n_sources, 2)
     probs: list[np.ndarray] = field(default_factory=list)  # per window (4,), quadrant heads only
@@ -155,7 +156,11 @@ class Predictor:
         with ThreadPoolExecutor(self.threads) as pool:
             for item in _lookahead(pool, self._decode, paths, 2 * self.threads):
                 pending.append(item)
-                if item.audio is not None:
+                if item.spans:  # a span separator: one file's spans are one batch
+                    windows = [(item, k) for k in range(len(item.starts))]
+                    self._store(windows, lambda: self.step.from_spans(item.spans))
+                    item.spans = None
+                elif item.audio is not None:
                     queue += [(item, k) for k in range(len(item.starts))]
                 while len(queue) >= self.batch_size:
                     self._run(queue[: self.batch_size])
@@ -176,14 +181,12 @@ class Predictor:
             with AudioFile(item.path) as audio:
                 item.duration = audio.duration
                 chosen = choose_windows(audio, self.windows, self.bundle.window_seconds)
-                windows = np.stack([read_window(audio, w) for w in chosen])
-                keep, warnings = check_windows(windows, SEPARATION_RATE)
-                item.starts = [w.start for w, k in zip(chosen, keep) if k]
-                item.audio = windows[np.asarray(keep)]
-                item.warnings = audio.warnings + [
-                    f"short track: {w.audible:.1f} s looped to fill a {w.duration:g}-s window"
-                    for w in chosen if w.looped
-                ] + warnings
+                if self.step.analyses_spans:
+                    self._read_spans(item, audio, chosen)
+                else:
+                    windows = np.stack([read_window(audio, w) for w in chosen])
+                    keep = self._check(item, audio, chosen, windows, SEPARATION_RATE)
+                    item.audio = windows[keep]
         except AudioError as exc:
             item.error = str(exc)
         except MemoryError:
@@ -192,13 +195,37 @@ class Predictor:
             item.error = f"cannot decode ({type(exc).__name__}: {exc})".splitlines()[0]
         return item
 
+    def _read_spans(self, item: _Pending, audio: AudioFile, chosen: list) -> None:
+        """Read the overlapping windows of a track once, as spans; keep the offsets of audible windows."""
+        rate = self.separator.span_rate
+        chosen, spans = read_spans(audio, chosen, self.step.span_step, rate)
+        length = int(round(self.bundle.window_seconds * rate))
+        windows = [a[:, o : o + length] for a, offs in spans for o in offs]
+        keep = iter(self._check(item, audio, chosen, windows, rate))
+        kept = [(a, [o for o in offs if next(keep)]) for a, offs in spans]
+        item.spans = [(a, offs) for a, offs in kept if offs]
+
+    @staticmethod
+    def _check(item: _Pending, audio: AudioFile, chosen: list, windows, rate: int) -> np.ndarray:
+        """Silence/level/band checks of the windows read (at ``rate`` Hz): sets starts and warnings, returns the audible ones."""
+        keep, warnings = check_windows(windows, rate)
+        item.starts = [w.start for w, k in zip(chosen, keep) if k]
+        item.warnings = audio.warnings + [
+            f"short track: {w.audible:.1f} s looped to fill a {w.duration:g}-s window"
+            for w in chosen if w.looped
+        ] + warnings
+        return np.asarray(keep)
+
     def _run(self, batch: list[tuple[_Pending, int]]) -> None:
         batch = [(item, k) for item, k in batch if not item.error]
-        if not batch:
-            return
-        windows = np.stack([item.audio[k] for item, k in batch])
+        if batch:
+            self._store(batch, lambda: self.step(np.stack([item.audio[k] for item, k in batch])))
+
+    @staticmethod
+    def _store(batch: list[tuple[_Pending, int]], infer) -> None:
+        """Run ``infer()`` (the inference step over the windows of ``batch``) and give each file its windows' outputs."""
         try:
-            unit, contrib, probs = self.step(windows)
+            unit, contrib, probs = infer()
         except Exception as exc:
             reason = f"analysis failed ({type(exc).__name__}: {exc})".splitlines()[0]
             for item, _ in batch:

@@ -7,7 +7,7 @@ import resource
 import numpy as np
 import pytest
 
-from emomucs_core.audio import AudioError, AudioFile, choose_windows, loop_to_length, read_window
+from emomucs_core.audio import AudioError, AudioFile, Window, choose_windows, loop_to_length, merge_windows, read_window
 from emomucs_core.testing import drop_vbr_header, synth_music, write_audio
 
 LOSSLESS = [".wav", ".flac", ".aiff"]
@@ -201,3 +201,22 @@ def test_silent_file_is_a_clear_error(tmp_path):
     path = write_audio(tmp_path / "silence.wav", np.zeros((44100 * 5, 2), np.float32), 44100)
     with AudioFile(path) as audio, pytest.raises(AudioError, match="silent"):
         choose_windows(audio)
+
+
+def test_overlapping_windows_merge_into_spans_on_the_hop_grid():
+    step = 512 / 22050
+    # A 30-s clip's three 20-s windows overlap: one span; a 4-min track's do not.
+    spans = merge_windows([Window(1.7, 20.0, 20.0), Window(5.0, 20.0, 20.0), Window(8.3, 20.0, 20.0)], step)
+    assert len(spans) == 1
+    (span,) = spans
+    assert span.read.start == 1.7 and span.read.duration == pytest.approx(span.offsets[-1] + 20.0)
+    for offset, wanted in zip(span.offsets, (0.0, 3.3, 6.6)):
+        assert offset / step == pytest.approx(round(offset / step))  # whole hops into the span
+        assert abs(offset - wanted) <= step / 2 + 1e-9
+    assert [w.start for w in span.windows] == pytest.approx([1.7 + o for o in span.offsets])
+    assert span.sample_offsets(44100) == [round(o * 44100) for o in span.offsets]
+    apart = merge_windows([Window(10.0, 20.0, 20.0), Window(110.0, 20.0, 20.0), Window(210.0, 20.0, 20.0)], step)
+    assert [(s.read.start, s.offsets) for s in apart] == [(10.0, (0.0,)), (110.0, (0.0,)), (210.0, (0.0,))]
+    # A short track's looped window stays its own span, read (and looped) as before.
+    (looped,) = merge_windows([Window(0.5, 20.0, 8.0)], step)
+    assert looped.read == Window(0.5, 20.0, 8.0) and looped.windows == [Window(0.5, 20.0, 8.0)]

@@ -209,3 +209,38 @@ def test_registry_and_options():
         make_separator("offline:v2", repo="/somewhere")
     with pytest.raises(SeparatorError, match="takes no option 'shifts'"):
         make_separator("offline", shifts=1)
+
+
+# -- offline:v3: one analysis per span of overlapping windows ------------------
+def test_v3_single_window_span_is_v2():
+    v3 = make_separator("offline:v3")
+    x = np.ascontiguousarray(synth_music(6, SR, seed=3, drums=True).T, dtype=np.float32)  # (2, n) at 44.1 kHz
+    half = to_mono(x[None], SR, V2)  # what v2 analyses: mono at 22,050 Hz
+    span = v3.span_features(np.repeat(half, 2, axis=0), [0], half.shape[-1], ("mix",) + SOURCES, V2)
+    alone = make_separator("offline:v2").stem_features(x[None], ("mix",) + SOURCES, V2)
+    assert v3.analyses_spans and v3.id == "offline:v3" and v3.span_rate == V2.samplerate
+    for s in alone:
+        np.testing.assert_allclose(span[s], alone[s], atol=1e-3)
+
+
+def test_v3_windows_are_their_frames_of_the_span():
+    """The rows of a window cut from a span equal the window's own, away from its edges."""
+    v3 = make_separator("offline:v3")
+    rate = v3.span_rate
+    x = np.ascontiguousarray(synth_music(9, rate, tempo=120, seed=5, drums=True).T, dtype=np.float32)
+    length, offsets = 5 * rate, [0, 40 * V2.hop_length, 93 * V2.hop_length]
+    out = v3.span_features(x, offsets, length, ("mix", "drums"), V2)
+    frames = V2.frames(5.0)
+    assert out["mix"].shape == out["drums"].shape == (3, V2.rows, frames)
+    for i, o in enumerate(offsets):
+        own = v3.span_features(x[:, o : o + length], [0], length, ("mix",), V2)["mix"][0]
+        inner = slice(4, frames - 4)  # the STFT's edge frames see the zero padding or the span around
+        np.testing.assert_allclose(out["mix"][i][:, inner], own[:, inner], atol=1e-3)
+    with pytest.raises(ValueError, match="multiples"):
+        v3.span_features(x, [0, V2.hop_length + 1], length, ("mix",), V2)
+
+
+def test_only_v3_analyses_spans():
+    assert not make_separator("offline:v2").analyses_spans
+    with pytest.raises(SeparatorError, match="one by one"):
+        make_separator("offline:v1").span_features(np.zeros((2, SR), np.float32), [0], SR, ("mix",), V2)

@@ -1,4 +1,4 @@
-"""The inference step and ``offline:v2`` end to end: cache builder -> training -> bundle -> predictor."""
+"""The inference step and ``offline:v2``/``v3`` end to end: cache builder -> training -> bundle -> predictor."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from emomucs_core.audio import AudioFile, choose_windows, read_window
 from emomucs_core.checkpoint import Bundle, load_bundle
 from emomucs_core.datasets import Clip
-from emomucs_core.datasets.cache import FeatureCache, build_cache
+from emomucs_core.datasets.cache import FeatureCache, _mel_params, build_cache
 from emomucs_core.features import MelParams
 from emomucs_core.nets import EmoMucs, NetConfig
 from emomucs_core.pipeline import InferenceStep, stem_features
@@ -112,3 +112,27 @@ def test_a_demucs_weights_folder_does_not_stop_other_separators(tmp_path):
     bundle = Bundle(model, separator={"backend": "offline", "model": "v1"})
     predictor = Predictor(bundle, device="cpu", demucs_repo=tmp_path)
     assert predictor.separator.id == "offline:v1"
+
+
+def test_offline_v3_spans_are_read_alike_by_cache_builder_and_predictor(clips, tmp_path):
+    """A 30-s song's three overlapping windows: one span, the same features and starts in the cache and the predictor."""
+    sep = make_separator("offline:v3")
+    cache = FeatureCache(tmp_path / "cache")
+    build_cache(clips, cache, sep, SOURCES, windows=1)
+    data, _ = load_feature_set(clips, cache, sep.id, SOURCES, windows=1)
+    bundle = train_final(data, "desc-early-freeze-quadrant-linear", separator=sep.spec, name="v3test")
+    assert bundle.separator == {"backend": "offline", "model": "v3"}
+    song = write_audio(tmp_path / "long.flac", synth_music(30, 44100, tempo=120, seed=7, drums=True), 44100)
+
+    predictor = Predictor(bundle, windows=3, device="cpu")
+    assert predictor.step.analyses_spans
+    result = predictor.predict_one(song)
+    cached = cache.get_or_compute(song, sep, SOURCES, windows=3)
+    stored = cache.load(cache.key(song, sep.id, _mel_params(V2_PARAMS, 3, 20.0)))
+    assert result.ok and len(result.windows) == 3
+    starts = [w["start"] for w in result.windows]
+    assert starts == pytest.approx(list(stored["starts"]), abs=1e-3)
+    hops = np.diff(starts) / (V2_PARAMS.hop_length / V2_PARAMS.samplerate)
+    assert hops == pytest.approx(np.round(hops), abs=0.05)  # every window a whole number of hops into the span
+    unit, _, _ = predictor.step.from_features({s: cached[s].astype(np.float32) for s in SOURCES})
+    np.testing.assert_allclose([[w["valence"], w["arousal"]] for w in result.windows], unit, atol=2e-3)

@@ -28,10 +28,10 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from ..atomic import atomic_path
-from ..audio import AudioError, AudioFile, choose_windows, read_window
+from ..audio import AudioError, AudioFile, choose_windows, read_spans, read_window
 from ..constants import WINDOW_SECONDS
 from ..features import MelParams
-from ..pipeline import stem_features
+from ..pipeline import span_stem_features, stem_features
 from ..separators import Separator, feature_params
 from .clip import Clip
 
@@ -169,8 +169,15 @@ class FeatureCache:
         missing = tuple(s for s in sources if s not in stored)
         with AudioFile(clip_path) as audio:
             chosen = choose_windows(audio, windows, window_seconds)
-            batch = np.stack([read_window(audio, w) for w in chosen])
-        feats = stem_features(batch, missing, separator, mel)
+            if separator is not None and separator.analyses_spans:  # as the predictor reads them
+                chosen, spans = read_spans(audio, chosen, mel.hop_length / mel.samplerate, separator.span_rate)
+            else:
+                batch = np.stack([read_window(audio, w) for w in chosen])
+        if separator is not None and separator.analyses_spans:
+            length = int(round(window_seconds * separator.span_rate))
+            feats = span_stem_features(spans, length, missing, separator, mel)
+        else:
+            feats = stem_features(batch, missing, separator, mel)
         stored.update({s: f.astype(np.float16) for s, f in feats.items()})
         stored["starts"] = np.array([w.start for w in chosen], dtype=np.float64)
         self.save(key, stored)

@@ -7,7 +7,9 @@ an id or from a bundle's spec (``{"backend": ..., "model": ...}``):
   own models through its public loader; stem audio.
 - ``offline`` / ``offline:v1`` (:class:`~.offline.OfflineSeparator`): classical masks,
   stem audio; ``offline:v2`` (:class:`~.offline.MaskedFeatureSeparator`): the same
-  kind of masks on one mono STFT, stem features only (no stem audio, about 10x cheaper).
+  kind of masks on one mono STFT, stem features only (no stem audio, about 10x cheaper);
+  ``offline:v3`` (:class:`~.offline.SpanFeatureSeparator`): ``offline:v2`` run once over the
+  overlapping windows of a track (a span) instead of once per window.
 - ``spleeter`` / ``spleeter:2stems`` (:class:`~.spleeter.SpleeterSeparator`): vocals
   from Spleeter's pretrained U-Net, the rest from ``offline:v1``'s masks.
 """
@@ -20,7 +22,7 @@ from typing import Any, Mapping
 from ..features import MelParams
 from .base import SEPARATION_RATE, SOURCES, Separator, SeparatorError
 from .demucs import DemucsSeparator, load_demucs
-from .offline import V2_PARAMS, MaskedFeatureSeparator, OfflineSeparator
+from .offline import V2_PARAMS, MaskedFeatureSeparator, OfflineSeparator, SpanFeatureSeparator
 from .spleeter import SpleeterSeparator
 
 __all__ = ["BACKENDS", "SEPARATION_RATE", "SOURCES", "Separator", "SeparatorError", "V2_PARAMS",
@@ -29,7 +31,7 @@ __all__ = ["BACKENDS", "SEPARATION_RATE", "SOURCES", "Separator", "SeparatorErro
 #: Backend name -> {model: class}; the model ``None`` entry takes any model name (passed as ``model``).
 BACKENDS: dict[str, dict[str | None, type[Separator]]] = {
     "demucs": {None: DemucsSeparator},
-    "offline": {"v1": OfflineSeparator, "v2": MaskedFeatureSeparator},
+    "offline": {"v1": OfflineSeparator, "v2": MaskedFeatureSeparator, "v3": SpanFeatureSeparator},
     "spleeter": {"2stems": SpleeterSeparator},
 }
 #: Model used when an id names only the backend.

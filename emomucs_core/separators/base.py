@@ -29,13 +29,18 @@ class Separator:
     Class attributes: :attr:`backend` and :attr:`variant` (the ``model`` of the spec) form the id and the
     spec stored in bundles; :attr:`feature_params` are the features a model
     trained on this separator uses by default; :attr:`gpu` says whether the
-    backend can run on a GPU (otherwise ``device`` is always the CPU).
+    backend can run on a GPU (otherwise ``device`` is always the CPU);
+    :attr:`analyses_spans` says that overlapping windows of a track are analysed
+    together, as one span (:meth:`span_features`, audio at :attr:`span_rate` Hz),
+    and not one by one.
     """
 
     backend: str = ""
     variant: str = "v1"
     feature_params: MelParams = MelParams()
     gpu: bool = False
+    analyses_spans: bool = False
+    span_rate: int = SEPARATION_RATE
     sources: tuple[str, ...] = SOURCES
     samplerate: int = SEPARATION_RATE
 
@@ -80,6 +85,23 @@ class Separator:
         ``{source: float32 (batch, n_mels + n_chroma, frames)}`` or None (use :meth:`separate`).
         """
         return None
+
+    def span_features(
+        self, span: np.ndarray, offsets: Sequence[int], length: int, sources: Sequence[str], params: MelParams
+    ) -> dict[str, np.ndarray]:
+        """Feature arrays of the windows of one span, analysed together (when :attr:`analyses_spans`).
+
+        Parameters
+        ----------
+        span : float32 ``(channels, n)`` at :attr:`span_rate` Hz (mono as the predictor reads it).
+        offsets : start of each window in ``span``, in samples.
+        length : samples of one window.
+
+        Returns
+        -------
+        ``{source: float32 (len(offsets), n_mels + n_chroma, frames)}``.
+        """
+        raise SeparatorError(f"separator {self.id} analyses windows one by one, not spans")
 
 
 def check_windows(windows: torch.Tensor | np.ndarray) -> None:

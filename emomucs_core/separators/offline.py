@@ -232,7 +232,11 @@ class MaskedFeatureSeparator(Separator):
     ) -> dict[str, np.ndarray]:
         """``{source: float32 (batch, n_mels + n_chroma, frames)}`` of ``(batch, 2, n)`` 44.1-kHz windows."""
         check_windows(windows)
-        power = power_spectrogram(to_mono(windows, SEPARATION_RATE, params), params)  # (B, bins, T)
+        return self._features(to_mono(windows, SEPARATION_RATE, params), sources, params)
+
+    def _features(self, mono: np.ndarray, sources: Sequence[str], params: MelParams) -> dict[str, np.ndarray]:
+        """Features of mono ``(B, n)`` audio at ``params.samplerate``."""
+        power = power_spectrogram(mono, params)  # (B, bins, T)
         out = {"mix": features_from_power(power, params)} if "mix" in sources else {}
         stems = [s for s in sources if s != "mix"]
         if stems:
@@ -241,6 +245,39 @@ class MaskedFeatureSeparator(Separator):
                                                      bins_per_cell), params)
             out.update({s: feats[:, i] for i, s in enumerate(stems)})
         return out
+
+
+class SpanFeatureSeparator(MaskedFeatureSeparator):
+    """``offline:v3``: :class:`MaskedFeatureSeparator`'s masks and features, one analysis per span.
+
+    The overlapping windows of a track (three 20-s windows of a 30-s clip cover
+    60 s of audio but only 27 s of the track) are resampled, transformed and
+    masked once, as one stretch of audio, and each window's features are its
+    frames of the span's features: about a third of ``offline:v2``'s work on a
+    30-s clip. REPET-SIM looks for similar frames over the whole span, and a
+    window's edge frames see the audio around it, so the features differ from
+    ``offline:v2``'s (a model is trained on one or the other).
+    """
+
+    variant = "v3"
+    analyses_spans = True
+    span_rate = V2_PARAMS.samplerate  # read at the features' rate: nothing to resample twice
+
+    def span_features(
+        self, span: np.ndarray, offsets: Sequence[int], length: int, sources: Sequence[str], params: MelParams
+    ) -> dict[str, np.ndarray]:
+        """``{source: float32 (len(offsets), n_mels + n_chroma, frames)}`` of the windows of one ``(channels, n)`` span.
+
+        ``span`` is at :attr:`span_rate` Hz; ``offsets`` (samples) must fall on the hop of ``params``.
+        """
+        per_hop = params.hop_length * self.span_rate / params.samplerate
+        starts = [o / per_hop for o in offsets]
+        if any(s != int(s) for s in starts):
+            raise ValueError(f"window offsets {list(offsets)} are not multiples of the {per_hop:g}-sample hop")
+        check_windows(span[None])
+        feats = self._features(to_mono(span[None], self.span_rate, params), sources, params)
+        frames = params.frames(length / self.span_rate)
+        return {s: np.stack([f[0, :, int(t) : int(t) + frames] for t in starts]) for s, f in feats.items()}
 
 
 def stem_masks(power: torch.Tensor, params: MelParams) -> tuple[torch.Tensor, int]:
