@@ -34,7 +34,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-AUDIO = (".mp3", ".flac", ".wav", ".ogg", ".m4a", ".opus", ".aiff")
+from emomucs_core.results import collect_inputs
+
 
 
 @dataclass
@@ -46,7 +47,9 @@ class Run:
     ok: int = 0
     wall: float = 0.0
     said: float | None = None  # first line on stderr ("loading model ...")
+    loaded: float | None = None  # the line saying the model is loaded (emomucs only)
     first: float | None = None  # first result line on stdout
+    last: float | None = None  # when the last result line arrived
     cpu: float = 0.0
     main_rss: float = 0.0
     worker_rss: list[float] = field(default_factory=list)
@@ -54,6 +57,13 @@ class Run:
     @property
     def per_track(self) -> float:
         return self.wall / self.tracks
+
+    @property
+    def steady(self) -> float | None:
+        """Tracks per second from the first result to the last (start-up left out)."""
+        if self.first is None or self.last is None or self.last <= self.first or self.ok < 2:
+            return None
+        return (self.ok - 1) / (self.last - self.first)
 
 
 def _peak_rss(pid: int) -> float | None:
@@ -97,6 +107,7 @@ def measure(name: str, cmd: list[str], tracks: int, count_ok) -> Run:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
         peaks: dict[int, float] = {}
         workers: set[int] = set()
+        seen_out = 0
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
@@ -106,11 +117,17 @@ def measure(name: str, cmd: list[str], tracks: int, count_ok) -> Run:
                     peaks[member] = max(peaks.get(member, 0.0), rss)
                     if member != proc.pid and member not in workers and _is_worker(member):
                         workers.add(member)
-            if run.said is None and os.fstat(err.fileno()).st_size > 0:
-                run.said = time.perf_counter() - start
-            if run.first is None and os.fstat(out.fileno()).st_size > 0:  # click flushes each line
-                run.first = time.perf_counter() - start
-            time.sleep(0.1)
+            now = time.perf_counter() - start
+            err_size, out_size = os.fstat(err.fileno()).st_size, os.fstat(out.fileno()).st_size
+            if run.said is None and err_size > 0:
+                run.said = now
+            if run.loaded is None and err_size > 0 and " loaded" in Path(f"/proc/self/fd/{err.fileno()}").read_text():
+                run.loaded = now
+            if run.first is None and out_size > 0:  # click flushes each line
+                run.first = now
+            if out_size > seen_out:
+                run.last, seen_out = now, out_size
+            time.sleep(0.05)
         proc.returncode = os.waitstatus_to_exitcode(status)
         run.wall = time.perf_counter() - start
         run.cpu = usage.ru_utime + usage.ru_stime  # includes every reaped descendant (the workers)
@@ -162,16 +179,17 @@ def machine() -> str:
 
 
 def print_header() -> None:
-    print("| run | tracks ok | wall s | s per track | first line on stderr s | first result s | cores used "
-          "| peak RSS main MiB | peak RSS per worker MiB |")
-    print("|---|---|---|---|---|---|---|---|---|", flush=True)
+    print("| run | tracks ok | wall s | s per track | first line on stderr s | model loaded s | first result s "
+          "| tracks/s after the first | cores used | peak RSS main MiB | peak RSS per worker MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
 
 
 def print_row(r: Run) -> Run:
-    said, first = (f"{t:.1f}" if t is not None else "-" for t in (r.said, r.first))
+    said, loaded, first = (f"{t:.1f}" if t is not None else "-" for t in (r.said, r.loaded, r.first))
+    steady = f"{r.steady:.2f}" if r.steady else "-"
     workers = ", ".join(f"{m:.0f}" for m in r.worker_rss) or "-"
-    print(f"| {r.name} | {r.ok}/{r.tracks} | {r.wall:.1f} | {r.per_track:.2f} | {said} | {first} | "
-          f"{r.cpu / r.wall:.2f} | {r.main_rss:.0f} | {workers} |", flush=True)
+    print(f"| {r.name} | {r.ok}/{r.tracks} | {r.wall:.1f} | {r.per_track:.2f} | {said} | {loaded} | {first} | "
+          f"{steady} | {r.cpu / r.wall:.2f} | {r.main_rss:.0f} | {workers} |", flush=True)
     return r
 
 
@@ -184,8 +202,7 @@ def main() -> None:
     parser.add_argument("--long-minutes", type=int, default=60, help="length of the long generated file")
     args = parser.parse_args()
 
-    files = sorted(p for p in args.data.rglob("*") if p.suffix.lower() in AUDIO)[:: args.every] \
-        if args.data.is_dir() else []
+    files = collect_inputs([args.data])[:: args.every] if args.data.is_dir() else []
     if not files:
         print(f"skipped: no audio files under {args.data} (set DATA4Q=folder for make bench)")
         return
@@ -211,7 +228,11 @@ def main() -> None:
 
         short, long = one_long_file(5), one_long_file(args.long_minutes)
     print()
-    print(f"throughput, {args.jobs} workers vs 1 process: {single.wall / parallel.wall:.2f}x")
+    print(f"throughput, {args.jobs} workers vs 1 process: {single.wall / parallel.wall:.2f}x whole runs"
+          + (f", {parallel.steady / single.steady:.2f}x after the first result" if parallel.steady and single.steady
+             else ""))
+    if parallel.loaded is not None and parallel.first is not None:
+        print(f"first result {parallel.first - parallel.loaded:.1f} s after the model was loaded ({args.jobs} workers)")
     if other:
         ratio = parallel.per_track / other.per_track
         print(f"emomucs ({args.jobs} workers) s per track / VibeNet s per track: {ratio:.2f}")
