@@ -93,7 +93,7 @@ def _is_user_error(exc: Exception) -> bool:
     if isinstance(exc, (ValueError, RayUnavailable, ResultsError)):
         return True
     from .checkpoint import BundleError  # imports torch: only when something went wrong
-    from .separation import SeparatorError
+    from .separators import SeparatorError
 
     return isinstance(exc, (BundleError, SeparatorError))
 
@@ -246,7 +246,7 @@ def _load_features(dataset, data, separator, demucs_repo, cache, windows, source
 
     from .datasets import load_dataset
     from .datasets.cache import FeatureCache, build_cache
-    from .separation import make_separator
+    from .separators import make_separator
     from .training import load_feature_set
 
     log = logging.getLogger("emomucs")

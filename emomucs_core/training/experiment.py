@@ -19,6 +19,7 @@ import numpy as np
 
 from ..atomic import atomic_write_text
 from ..checkpoint import Bundle
+from ..constants import WINDOW_SECONDS
 from ..features import MelParams
 from .baseline import baseline_cv
 from .crossval import (
@@ -138,7 +139,7 @@ def train_final(
     data_info: dict | None = None,
     metrics: dict | None = None,
     mel: MelParams | None = None,
-    window_seconds: float = 20.0,
+    window_seconds: float = WINDOW_SECONDS,
     log: Log | None = None,
 ) -> Bundle:
     """Train ``spec`` on all clips, early-stopping on one grouped split of ``1/val_k`` of them.
