@@ -369,13 +369,19 @@ class Interrupt(Exception):
     pass
 
 
-def interrupt_at(text: str):
-    """A log function that raises :class:`Interrupt` at the first message containing ``text``."""
+def reference_then_interrupt(args: tuple, kw: dict, at: str, mode: str = "full", **folders):
+    """A whole training of ``args`` with ``fast(**kw)``, then one with ``folders`` too, interrupted at the
+    first log message containing ``at``; returns the first model and the second one's options."""
+    reference, _ = train_model(*args, mode=mode, options=fast(**kw), **QUIET)
+    opts = fast(**kw, **folders)
+
     def log(msg: str) -> None:
-        if text in msg:
+        if at in msg:
             raise Interrupt
 
-    return log
+    with pytest.raises(Interrupt):
+        train_model(*args, mode=mode, options=opts, log=log)
+    return reference, opts
 
 
 def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
@@ -385,11 +391,8 @@ def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
 
 def test_an_interrupted_training_resumes_at_the_last_epoch(small, tmp_path):
     args = (NetConfig(arch="c1d", sources=("mix",)), small, np.arange(18), np.arange(18, 24))
-    kw = dict(epochs=5, batch_size=6, seed=2)
-    reference, _ = train_model(*args, options=fast(**kw), **QUIET)
-    opts = fast(**kw, checkpoint_dir=str(tmp_path))
-    with pytest.raises(Interrupt):
-        train_model(*args, options=opts, log=interrupt_at("epoch 3/5"))
+    reference, opts = reference_then_interrupt(args, dict(epochs=5, batch_size=6, seed=2), "epoch 3/5",
+                                               checkpoint_dir=str(tmp_path))
     assert len(list(tmp_path.glob("*.ckpt"))) == 1
     messages = []
     resumed, history = train_model(*args, options=opts, log=messages.append)
@@ -404,10 +407,8 @@ def test_an_interrupted_finetune_stage_resumes_with_the_same_weights(small, tmp_
     cfg = NetConfig(arch="c1d", sources=STEMS, fusion="early")
     args = (cfg, small, np.arange(18), np.arange(18, 24))
     kw = dict(epochs=2, batch_size=8, seed=1, finetune_epochs=3, head_epochs=4)
-    reference, ref_history = train_model(*args, mode="finetune", options=fast(**kw), **QUIET)
-    opts = fast(**kw, pretrain_dir=str(tmp_path / "pre"), checkpoint_dir=str(tmp_path / "ckpt"))
-    with pytest.raises(Interrupt):
-        train_model(*args, mode="finetune", options=opts, log=interrupt_at("[finetune] epoch 3/3"))
+    reference, opts = reference_then_interrupt(args, kw, "[finetune] epoch 3/3", mode="finetune",
+                                               pretrain_dir=str(tmp_path / "pre"), checkpoint_dir=str(tmp_path / "ckpt"))
     assert [p.name.split("-")[0] for p in (tmp_path / "ckpt").glob("*.ckpt")] == ["finetune"]
     messages = []
     resumed, history = train_model(*args, mode="finetune", options=opts, log=messages.append)
@@ -420,11 +421,8 @@ def test_a_checkpoint_that_cannot_be_applied_restarts_the_stage_from_scratch(sma
     from emomucs_core.training.loop import ResumeState
 
     args = (NetConfig(arch="c1d", sources=("mix",)), small, np.arange(18), np.arange(18, 24))
-    kw = dict(epochs=3, batch_size=6, seed=2)
-    reference, _ = train_model(*args, options=fast(**kw), **QUIET)
-    opts = fast(**kw, checkpoint_dir=str(tmp_path))
-    with pytest.raises(Interrupt):
-        train_model(*args, options=opts, log=interrupt_at("epoch 2/3"))
+    reference, opts = reference_then_interrupt(args, dict(epochs=3, batch_size=6, seed=2), "epoch 2/3",
+                                               checkpoint_dir=str(tmp_path))
     path = next(tmp_path.glob("*.ckpt"))
     state = ResumeState.load(path)
     assert state.epoch == 0 and len(state.history) == 1 and state.model is not None
