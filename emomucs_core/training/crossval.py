@@ -29,11 +29,11 @@ from ..heads import head_of
 from ..nets import EmoMucs, NetConfig, count_parameters
 from ..pipeline import InferenceStep
 from .data import FeatureSet
-from .metrics import evaluate, quadrants_of, summarise
-from .spec import ModelSpec, parse_spec
 from .inference import embed_windows, evaluate_model, predict_proba
 from .loop import Log
+from .metrics import evaluate, quadrants_of, summarise
 from .options import TrainOptions, settings_key
+from .spec import ModelSpec, parse_spec
 from .trainer import train_model
 
 logger = logging.getLogger(__name__)
@@ -236,24 +236,23 @@ def cross_validate(
 def _run_fold(spec: ModelSpec, data: FeatureSet, i: int, train_idx: np.ndarray, test_idx: np.ndarray, *,
               grid: list[dict], inner_k: int, inner_folds: int, options: TrainOptions, log: Log) -> dict:
     """Outer fold ``i``: choose among ``grid`` on inner splits, train on the first one, score the test clips."""
-    opts = options
     start = time.perf_counter()
-    splits = inner_splits(data, train_idx, inner_k, max(1, inner_folds), opts.seed + i)
+    splits = inner_splits(data, train_idx, inner_k, max(1, inner_folds), options.seed + i)
     chosen, scores = grid[0], []
     if len(grid) > 1:
         for g in grid:
             losses = []
             for tr, va in splits:
-                model, _ = train_model(spec.cfg, data, tr, va, mode=spec.mode, options=replace(opts, **g), log=log)
-                losses.append(evaluate_model(model, data, va, batch=opts.eval_batch)["loss"])
+                model, _ = train_model(spec.cfg, data, tr, va, mode=spec.mode, options=replace(options, **g), log=log)
+                losses.append(evaluate_model(model, data, va, batch=options.eval_batch)["loss"])
             scores.append(float(np.mean(losses)))
             log(f"{spec.name} fold {i + 1}: setting {g} inner val loss {scores[-1]:.4f}")
         chosen = grid[int(np.argmin(scores))]
     tr, va = splits[0]
-    model, history = train_model(spec.cfg, data, tr, va, mode=spec.mode, options=replace(opts, **chosen), log=log)
+    model, history = train_model(spec.cfg, data, tr, va, mode=spec.mode, options=replace(options, **chosen), log=log)
     out: dict[str, Any] = {"fold": i, "params": chosen, "grid_scores": scores, "n_train": len(tr), "n_val": len(va),
                            "test_idx": np.asarray(test_idx).tolist(), "history": history}
-    emb = embed_windows(model, data, test_idx, opts.eval_batch)  # once, for predictions and subsets
+    emb = embed_windows(model, data, test_idx, options.eval_batch)  # once, for predictions and subsets
     p = predict_proba(model, data, test_idx, emb=emb)
     out["preds"] = head_of(spec.cfg.head).to_unit(p).tolist()
     out["pred_quadrants"] = head_of(spec.cfg.head).quadrants(p)
@@ -283,11 +282,10 @@ def _subset_values(model: EmoMucs, emb: dict[str, torch.Tensor], data: FeatureSe
 def _fold_key(spec: ModelSpec, data: FeatureSet, train_idx: np.ndarray, test_idx: np.ndarray, *, grid: list[dict],
               inner_k: int, inner_folds: int, options: TrainOptions) -> str:
     """Hash of everything an outer fold's result depends on: 16 hex digits."""
-    opts = options
-    base = {"epochs": opts.epochs, "lr": opts.lr, "batch_size": opts.batch_size}
+    base = {"epochs": options.epochs, "lr": options.lr, "batch_size": options.batch_size}
     h = hashlib.sha1()
-    h.update(json.dumps([spec.name, settings_key(spec.cfg, opts), spec.mode, base, grid, inner_k, inner_folds,
-                         opts.seed, len(data), data.n_windows, data.frames], sort_keys=True,
+    h.update(json.dumps([spec.name, settings_key(spec.cfg, options), spec.mode, base, grid, inner_k, inner_folds,
+                         options.seed, len(data), data.n_windows, data.frames], sort_keys=True,
                         default=str).encode())
     h.update(np.asarray(train_idx, np.int64).tobytes() + b"|" + np.asarray(test_idx, np.int64).tobytes())
     h.update(np.ascontiguousarray(data.targets).tobytes())

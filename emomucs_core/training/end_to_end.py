@@ -44,12 +44,11 @@ def fit_end_to_end(model: EmoMucs, data: FeatureSet, train_idx: np.ndarray, val_
     ``options.epochs``/``lr`` are this stage's; with ``options.checkpoint_dir`` the stage
     resumes from ``<stage>-<key>.ckpt`` there. Returns the history (:func:`~.loop.run_epochs`).
     """
-    opts = options
-    dataset = WindowDataset(data, train_idx, model.sources, train=True, augment=opts.augment, seed=opts.seed)
-    gen = torch.Generator().manual_seed(opts.seed)
-    loader = DataLoader(dataset, batch_size=opts.batch_size, shuffle=True, generator=gen,
-                        drop_last=len(dataset) > opts.batch_size)
-    alpha = opts.augment.mixup if opts.augment else 0.0
+    dataset = WindowDataset(data, train_idx, model.sources, train=True, augment=options.augment, seed=options.seed)
+    gen = torch.Generator().manual_seed(options.seed)
+    loader = DataLoader(dataset, batch_size=options.batch_size, shuffle=True, generator=gen,
+                        drop_last=len(dataset) > options.batch_size)
+    alpha = options.augment.mixup if options.augment else 0.0
     head = head_of(model.cfg.head)
 
     def batches():
@@ -57,9 +56,10 @@ def fit_end_to_end(model: EmoMucs, data: FeatureSet, train_idx: np.ndarray, val_
             yield mixup(x, y, alpha, gen)
 
     checkpoint = None
-    if opts.checkpoint_dir:
-        checkpoint = Path(opts.checkpoint_dir) / f"{stage}-{stage_key(model.cfg, data, train_idx, val_idx, opts)}.ckpt"
+    if options.checkpoint_dir:
+        key = stage_key(model.cfg, data, train_idx, val_idx, options)
+        checkpoint = Path(options.checkpoint_dir) / f"{stage}-{key}.ckpt"
     return run_epochs(model, trained=model, batches=batches, steps_per_epoch=len(loader),
                       loss_fn=lambda x, y: head.loss(model(x), y),
-                      validate=lambda: validation_metrics(model, data, val_idx), options=opts, stage=stage,
+                      validate=lambda: validation_metrics(model, data, val_idx), options=options, stage=stage,
                       log=log, batch_rng=gen, window_rng=dataset.rng, checkpoint=checkpoint)

@@ -27,16 +27,16 @@ def fit_head(model: EmoMucs, data: FeatureSet, train_idx: np.ndarray, val_idx: n
     The source nets are frozen meanwhile. Returns the history rows (stage ``head``, and
     ``head-refit`` for a linear head).
     """
-    opts = options
     for p in model.source_nets.parameters():
         p.requires_grad_(False)
     try:
-        emb_train = embed_windows(model, data, train_idx, opts.eval_batch)
-        emb_val = embed_windows(model, data, val_idx, opts.eval_batch) if len(val_idx) else None
+        emb_train = embed_windows(model, data, train_idx, options.eval_batch)
+        emb_val = embed_windows(model, data, val_idx, options.eval_batch) if len(val_idx) else None
         y_train = torch.from_numpy(data.targets[train_idx])
         if model.cfg.fusion_hidden == 0:
-            return fit_linear_head(model, data, emb_train, y_train, emb_val, val_idx, penalties=opts.head_l2, log=log)
-        return _fit_hidden_head(model, data, emb_train, y_train, emb_val, val_idx, options=opts, log=log)
+            return fit_linear_head(model, data, emb_train, y_train, emb_val, val_idx,
+                                   penalties=options.head_l2, log=log)
+        return _fit_hidden_head(model, data, emb_train, y_train, emb_val, val_idx, options=options, log=log)
     finally:
         for p in model.source_nets.parameters():
             p.requires_grad_(True)

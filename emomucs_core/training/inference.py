@@ -42,7 +42,10 @@ def embed_windows(
 
 @torch.no_grad()
 def fuse_proba(model: EmoMucs, emb: dict[str, torch.Tensor]) -> torch.Tensor:
-    """``{source: (n, K, d)}`` -> head probabilities (:meth:`~emomucs_core.heads.Head.proba`) ``(n, K, outputs)`` through the fusion head (eval)."""
+    """``{source: (n, K, d)}`` -> head probabilities ``(n, K, outputs)`` through the fusion head (eval).
+
+    Probabilities as :meth:`~emomucs_core.heads.Head.proba` gives them.
+    """
     was_training = model.training
     model.eval()
     n, k = next(iter(emb.values())).shape[:2]
