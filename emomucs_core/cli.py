@@ -93,7 +93,7 @@ def _is_user_error(exc: Exception) -> bool:
     if isinstance(exc, (ValueError, RayUnavailable, ResultsError)):
         return True
     from .checkpoint import BundleError  # imports torch: only when something went wrong
-    from .separation import SeparatorError
+    from .separators import SeparatorError
 
     return isinstance(exc, (BundleError, SeparatorError))
 
@@ -246,7 +246,7 @@ def _load_features(dataset, data, separator, demucs_repo, cache, windows, source
 
     from .datasets import load_dataset
     from .datasets.cache import FeatureCache, build_cache
-    from .separation import make_separator
+    from .separators import make_separator
     from .training import load_feature_set
 
     log = logging.getLogger("emomucs")
@@ -303,8 +303,8 @@ def evaluate(dataset, data, separator, demucs_repo, cache, windows, epochs, lr, 
         from .datasets.handcrafted import cached_summary_features
 
         hand = np.stack([cached_summary_features(c.path, feature_cache) for c in clips])
-    result = run_experiment(features, specs, out, k=folds, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                            inner_folds=inner_folds, head=head, options=TrainOptions(threads=threads),
+    options = TrainOptions(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, threads=threads)
+    result = run_experiment(features, specs, out, k=folds, inner_folds=inner_folds, head=head, options=options,
                             baseline_features=hand, train_fraction=train_fraction,
                             title=f"EmoMucs cross-validation on {dataset} ({data.name})",
                             log=logging.getLogger("emomucs").info)
@@ -329,8 +329,8 @@ def train(dataset, data, separator, demucs_repo, cache, windows, epochs, lr, bat
     if metrics_json:
         rows = json.loads(metrics_json.read_text()).get("models", [])
         metrics = next(({"cross_validation": r.get("summary", r)} for r in rows if r.get("name") == spec), {})
-    bundle = train_final(features, spec, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, head=head,
-                         options=TrainOptions(threads=threads), separator=sep_spec, name=name,
+    options = TrainOptions(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, threads=threads)
+    bundle = train_final(features, spec, head=head, options=options, separator=sep_spec, name=name,
                          data_info={"dataset": dataset, "source": str(data)}, metrics=metrics,
                          log=logging.getLogger("emomucs").info)
     bundle.save(out)

@@ -11,3 +11,5 @@ WINDOW_SECONDS = 20.0
 #: Russell quadrants, in the order of the ``quadrant`` head's logits:
 #: Q1 V+A+, Q2 V-A+, Q3 V-A-, Q4 V+A-.
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
+#: Suffixes of the audio formats emomucs decodes and its tests write (files taken from a directory).
+AUDIO_EXTENSIONS = (".wav", ".flac", ".aiff", ".aif", ".mp3", ".ogg", ".opus", ".m4a", ".wma")

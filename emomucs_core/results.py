@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-#: Suffixes of the files taken from a directory given as input: the formats the tests decode.
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".aiff", ".aif", ".mp3", ".ogg", ".opus", ".m4a", ".wma"})
+from .constants import AUDIO_EXTENSIONS
+
 #: Parquet schema metadata key listing the columns that hold JSON text.
 _JSON_COLUMNS_KEY = b"emomucs.json_columns"
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .constants import AUDIO_EXTENSIONS
+
 #: Small HTDemucs (85k parameters, about 1.2 s per 20-s window on 2 cores): for tests.
 SMALL_HTDEMUCS = dict(channels=4, depth=4, dconv_comp=4, t_layers=1, t_heads=1, t_hidden_scale=1.0, segment=Fraction(4))
 #: Full-size HTDemucs: the class defaults with the segment of the pretrained ``htdemucs``.
@@ -84,12 +86,11 @@ def synth_music(
 #: Extensions :func:`write_audio` can produce, with (container, codec) for PyAV where libsndfile cannot write.
 _PYAV_FORMATS = {".m4a": ("ipod", "aac"), ".wma": ("asf", "wmav2")}
 _SOUNDFILE_FORMATS = {
-    ".wav": {}, ".flac": {}, ".aiff": {}, ".aif": {},
+    ".wav": {}, ".flac": {}, ".aiff": {}, ".aif": {"format": "AIFF"},
     ".mp3": {"format": "MP3"},
     ".ogg": {"format": "OGG", "subtype": "VORBIS"},
     ".opus": {"format": "OGG", "subtype": "OPUS"},
 }
-AUDIO_EXTENSIONS = tuple(_SOUNDFILE_FORMATS) + tuple(_PYAV_FORMATS)
 
 
 def write_audio(path: str | Path, audio: np.ndarray, samplerate: int, codec: str | None = None) -> Path:

@@ -7,7 +7,7 @@ import pickle
 import pytest
 import torch
 
-from emomucs_core.separation import SeparatorError, load_demucs
+from emomucs_core.separators import SeparatorError, load_demucs
 from emomucs_core.testing import write_demucs_repo
 
 

@@ -11,8 +11,9 @@ from beets.library import Item
 from beets.ui import UserError
 from click.testing import CliRunner
 
-from beetsplug.emomucs.fields import CONFIDENCE_FIELD, MARGIN_FIELD, MODEL_FIELD, SOURCES, source_field, value_without_album as own
+from beetsplug.emomucs.fields import CONFIDENCE_FIELD, MARGIN_FIELD, MODEL_FIELD, source_field, value_without_album as own
 from beetsplug.emomucs.ingest import check_record
+from emomucs_core.constants import SOURCES
 from emomucs_core.cli import main
 from emomucs_core.predictor import Predictor
 from plugin_fixtures import env, make_track, plugin_bundle, plugin_config, read_tags  # noqa: F401

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from beets.library import Item
 
-from beetsplug.emomucs.fields import SOURCES, source_field, value_without_album
+from beetsplug.emomucs.fields import source_field, value_without_album
+from emomucs_core.constants import SOURCES
 from plugin_fixtures import FORMATS, env, immutable, make_track, other_tags, plugin_bundle, plugin_config, read_tags  # noqa: F401
 
 

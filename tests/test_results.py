@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from emomucs_core.cli import main
+from emomucs_core.constants import AUDIO_EXTENSIONS
 from emomucs_core.predictor import Prediction
 from emomucs_core.results import ResultsError, ResultWriter, collect_inputs, iter_results, pending_paths
+from emomucs_core.testing import write_audio
 
 RECORDS = [
     Prediction(Path("/music/a.flac"), valence=0.61, arousal=0.25, dominant_source="vocals",
@@ -69,6 +72,12 @@ def test_inputs_are_absolute_deduplicated_and_directories_walked(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     assert collect_inputs(["a.wav", "b", tmp_path / "a.wav", "gone.ogg"]) == [
         tmp_path / "a.wav", tmp_path / "b" / "1.FLAC", tmp_path / "b" / "2.mp3", tmp_path / "gone.ogg"]
+
+
+def test_a_directory_gives_every_format_the_tests_can_write(tmp_path):
+    audio = 0.1 * np.sin(np.linspace(0, 2000, 24000, dtype=np.float32))[:, None]
+    written = [write_audio(tmp_path / f"a{ext}", audio, 48000) for ext in AUDIO_EXTENSIONS]
+    assert collect_inputs([tmp_path]) == sorted(written)
 
 
 def test_local_engine_out_writes_every_file_once_and_resumes(bundle_path, demucs_repo, music_files, tmp_path):

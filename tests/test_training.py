@@ -114,8 +114,8 @@ def test_augment_applies_the_same_shift_to_every_source():
 # -- training --------------------------------------------------------------------
 def test_training_beats_a_constant_predictor(data):
     tr, va, te = np.arange(24), np.arange(24, 32), np.arange(32, 40)
-    model, history = train_model(NetConfig(arch="c1d", sources=("mix",)), data, tr, va, epochs=12, lr=3e-3,
-                                 batch_size=8, options=fast(), **QUIET)
+    model, history = train_model(NetConfig(arch="c1d", sources=("mix",)), data, tr, va,
+                                 options=fast(epochs=12, lr=3e-3, batch_size=8), **QUIET)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     pred = predict(model, data, te)
     constant = np.broadcast_to(data.targets[tr].mean(axis=0), pred.shape)
@@ -125,8 +125,8 @@ def test_training_beats_a_constant_predictor(data):
 def test_c2d_accepts_short_inputs_thanks_to_ceil_mode_pooling(data):
     model = EmoMucs(NetConfig(sources=("mix",)))
     assert model({"mix": torch.zeros(2, 96, 64)}).shape == (2, 2)
-    model, history = train_model(NetConfig(sources=("mix",)), data, np.arange(30), np.arange(30, 40), epochs=2,
-                                 batch_size=8, options=fast(), **QUIET)
+    model, history = train_model(NetConfig(sources=("mix",)), data, np.arange(30), np.arange(30, 40),
+                                 options=fast(epochs=2, batch_size=8), **QUIET)
     assert np.isfinite(history[-1]["train_loss"]) and np.isfinite(history[-1]["val_loss"])
 
 
@@ -146,9 +146,9 @@ def _pretrained_states(folder) -> dict[str, dict]:
 @pytest.mark.parametrize("mode", ["freeze", "finetune"])
 def test_freeze_keeps_source_nets_and_finetune_changes_them(small, tmp_path, mode):
     cfg = NetConfig(arch="c1d", sources=STEMS, fusion="late")
-    opts = fast(pretrain_dir=str(tmp_path), finetune_epochs=2, finetune_lr_factor=0.5)
-    model, history = train_model(cfg, small, np.arange(18), np.arange(18, 24), mode=mode, epochs=2, lr=3e-3,
-                                 batch_size=8, seed=3, options=opts, **QUIET)
+    opts = fast(epochs=2, lr=3e-3, batch_size=8, seed=3, pretrain_dir=str(tmp_path), finetune_epochs=2,
+                finetune_lr_factor=0.5)
+    model, history = train_model(cfg, small, np.arange(18), np.arange(18, 24), mode=mode, options=opts, **QUIET)
     pretrained = _pretrained_states(tmp_path)
     assert sorted(pretrained) == sorted(STEMS)
     same = [all(torch.equal(model.source_nets[s].state_dict()[k], v) for k, v in pretrained[s].items())
@@ -164,8 +164,8 @@ def test_linear_head_refits_the_penalty_with_the_best_validation_loss(small, tmp
     cfg = NetConfig(arch="c1d", sources=STEMS, fusion="early", head="quadrant", descriptors=True, fusion_hidden=0)
     train, val = np.arange(18), np.arange(18, 24)
     penalties = (0.001, 0.1, 10.0)
-    model, history = train_model(cfg, small, train, val, mode="freeze", epochs=2, lr=3e-3, batch_size=8,
-                                 options=fast(pretrain_dir=str(tmp_path), head_l2=penalties), **QUIET)
+    model, history = train_model(cfg, small, train, val, mode="freeze", options=fast(
+        epochs=2, lr=3e-3, batch_size=8, pretrain_dir=str(tmp_path), head_l2=penalties), **QUIET)
     rows = [h for h in history if h["stage"] == "head"]
     assert [r["l2"] for r in rows] == list(penalties)
     assert rows[0]["train_loss"] < rows[-1]["train_loss"]  # a weaker penalty fits the training windows closer
@@ -191,7 +191,7 @@ def test_desc_models_fit_only_a_linear_head(small):
 
 def test_descriptor_statistics_come_from_the_training_clips(small):
     cfg = NetConfig(arch="c1d", sources=("vocals",), head="quadrant", descriptors=True)
-    model, _ = train_model(cfg, small, np.arange(12), np.arange(12, 24), epochs=1, options=fast(), **QUIET)
+    model, _ = train_model(cfg, small, np.arange(12), np.arange(12, 24), options=fast(epochs=1), **QUIET)
     mean, std = small.descriptor_stats(np.arange(12), ("vocals",), cfg.frame_rate)["vocals"]
     norm = model.source_nets["vocals"].glob.desc_norm
     assert np.allclose(norm.mean.numpy(), mean) and not np.allclose(norm.mean.numpy(), 0)
@@ -239,7 +239,7 @@ def test_parse_spec():
 
 
 def test_result_keys_hold_only_settings_that_differ_from_their_defaults():
-    from emomucs_core.training.trainer import settings_key
+    from emomucs_core.training.options import settings_key
 
     assert settings_key(NetConfig(), TrainOptions(threads=1)) == [{}, {}]  # threads never change results
     assert settings_key(NetConfig(arch="c1d", descriptors=True), TrainOptions(head_l2=(1.0,))) == [
@@ -256,7 +256,7 @@ def test_resume_skips_finished_folds(small, tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(crossval_module, "train_model", counting)
-    kw = dict(k=3, epochs=2, batch_size=8, options=fast(), **QUIET)
+    kw = dict(k=3, options=fast(epochs=2, batch_size=8), **QUIET)
     first = cross_validate(data, "c1d-m", tmp_path, **kw)
     assert len(calls) == 3 and first.trained == [0, 1, 2]
     again = cross_validate(data, "c1d-m", tmp_path, **kw)
@@ -265,14 +265,14 @@ def test_resume_skips_finished_folds(small, tmp_path, monkeypatch):
     (tmp_path / "c1d-m" / "fold1.json").unlink()
     third = cross_validate(data, "c1d-m", tmp_path, **kw)
     assert len(calls) == 4 and third.trained == [1] and third.resumed == [0, 2]
-    changed = cross_validate(data, "c1d-m", tmp_path, **{**kw, "epochs": 3})  # other settings: no reuse
+    changed = cross_validate(data, "c1d-m", tmp_path, **{**kw, "options": fast(epochs=3, batch_size=8)})  # no reuse
     assert len(calls) == 7 and changed.resumed == []
 
 
 def test_grid_selection_uses_inner_folds(small):
     grid = [{"lr": 1e-6}, {"lr": 1e-2}]
-    res = cross_validate(small, "c1d-m", None, k=2, inner_k=3, inner_folds=2, grid=grid, epochs=3, batch_size=4,
-                         options=fast(), **QUIET)
+    res = cross_validate(small, "c1d-m", None, k=2, inner_k=3, inner_folds=2, grid=grid,
+                         options=fast(epochs=3, batch_size=4), **QUIET)
     assert all(len(f["grid_scores"]) == 2 for f in res.folds)
     assert all(f["params"] == grid[int(np.argmin(f["grid_scores"]))] for f in res.folds)
     assert all(np.isfinite(f["grid_scores"]).all() for f in res.folds)
@@ -280,7 +280,7 @@ def test_grid_selection_uses_inner_folds(small):
 
 def test_fused_cv_gives_subset_values_and_contributions(small):
     data = small
-    res = cross_validate(data, "c1d-late-freeze", None, k=2, epochs=2, batch_size=8, options=fast(), **QUIET)
+    res = cross_validate(data, "c1d-late-freeze", None, k=2, options=fast(epochs=2, batch_size=8), **QUIET)
     assert res.values.shape == (16, len(data), 2) and res.contributions.shape == (len(data), 4, 2)
     np.testing.assert_allclose(res.values[-1], res.preds, atol=1e-5)  # all sources present = prediction
     empty = res.values[0]
@@ -305,8 +305,8 @@ def test_baseline_on_informative_features(data):
 def test_run_experiment_writes_report_tables_and_figures(small, tmp_path):
     data = small
     X = data.targets + np.random.default_rng(1).normal(0, 0.1, data.targets.shape)
-    out = run_experiment(data, ["c1d-m", "c1d-late-freeze"], tmp_path, k=2, epochs=2, batch_size=8,
-                         options=fast(), baseline_features=X, **QUIET)
+    out = run_experiment(data, ["c1d-m", "c1d-late-freeze"], tmp_path, k=2,
+                         options=fast(epochs=2, batch_size=8), baseline_features=X, **QUIET)
     report = (tmp_path / "report.md").read_text()
     assert "| handcrafted-logreg |" in report and "| c1d-m | 31,058 |" in report
     assert "| c1d-late-freeze |" in report and "| C1D | late | freeze |" in report
@@ -321,7 +321,7 @@ def test_run_experiment_writes_report_tables_and_figures(small, tmp_path):
 
 def test_run_experiment_learning_curve_trains_on_fewer_clips(small, tmp_path):
     X = small.targets + np.random.default_rng(1).normal(0, 0.1, small.targets.shape)
-    out = run_experiment(small, ["c1d-m"], tmp_path, k=2, epochs=1, batch_size=8, options=fast(),
+    out = run_experiment(small, ["c1d-m"], tmp_path, k=2, options=fast(epochs=1, batch_size=8),
                          baseline_features=X, train_fraction=0.5, **QUIET)
     full = [len(tr) for tr, _ in outer_folds(small, 2)]
     cnn = out["results"]["c1d-m"]
@@ -331,7 +331,7 @@ def test_run_experiment_learning_curve_trains_on_fewer_clips(small, tmp_path):
 
 def test_train_final_bundle_round_trip(small, tmp_path):
     data = small
-    bundle = train_final(data, "c1d-early-full", epochs=2, batch_size=8, options=fast(),
+    bundle = train_final(data, "c1d-early-full", options=fast(epochs=2, batch_size=8),
                          separator={"backend": "offline"}, name="test-model", metrics={"cv": {"x": 1}}, **QUIET)
     assert isinstance(bundle, Bundle) and bundle.data["clips"] == len(data)
     path = bundle.save(tmp_path / "m.safetensors")
@@ -355,40 +355,86 @@ def test_quadrant_and_logistic_heads_train_and_report_quadrants(small):
     tr, va = np.arange(18), np.arange(18, 24)
     for head in ("quadrant", "logistic"):
         cfg = NetConfig(arch="c1d", sources=("mix",), head=head)
-        model, history = train_model(cfg, small, tr, va, epochs=3, batch_size=6, options=fast(), **QUIET)
+        model, history = train_model(cfg, small, tr, va, options=fast(epochs=3, batch_size=6), **QUIET)
         assert np.isfinite(history[-1]["val_loss"])
         p = predict(model, small, va)
         assert p.shape == (6, 2) and ((p >= 0) & (p <= 1)).all()
-    res = cross_validate(small, "c1d-late-freeze-quadrant", None, k=2, epochs=2, batch_size=8, options=fast(),
+    res = cross_validate(small, "c1d-late-freeze-quadrant", None, k=2, options=fast(epochs=2, batch_size=8),
                          **QUIET)
     assert res.cfg.head == "quadrant" and res.values.shape == (16, len(small), 2)
     assert all(len(f["pred_quadrants"]) == len(f["test_idx"]) for f in res.folds)
 
 
-def test_an_interrupted_training_resumes_at_the_last_epoch(small, tmp_path):
-    cfg = NetConfig(arch="c1d", sources=("mix",))
-    args = (cfg, small, np.arange(18), np.arange(18, 24))
-    kw = dict(epochs=5, batch_size=6, seed=2)
-    reference, _ = train_model(*args, options=fast(), **kw, **QUIET)
+class Interrupt(Exception):
+    pass
 
-    class Interrupt(Exception):
-        pass
 
-    def stop_at_epoch_3(msg: str) -> None:
-        if "epoch 3/5" in msg:
+def reference_then_interrupt(args: tuple, kw: dict, at: str, mode: str = "full", **folders):
+    """A whole training of ``args`` with ``fast(**kw)``, then one with ``folders`` too, interrupted at the
+    first log message containing ``at``; returns the first model and the second one's options."""
+    reference, _ = train_model(*args, mode=mode, options=fast(**kw), **QUIET)
+    opts = fast(**kw, **folders)
+
+    def log(msg: str) -> None:
+        if at in msg:
             raise Interrupt
 
-    opts = fast(checkpoint_dir=str(tmp_path))
     with pytest.raises(Interrupt):
-        train_model(*args, options=opts, **kw, log=stop_at_epoch_3)
+        train_model(*args, mode=mode, options=opts, log=log)
+    return reference, opts
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+
+
+def test_an_interrupted_training_resumes_at_the_last_epoch(small, tmp_path):
+    args = (NetConfig(arch="c1d", sources=("mix",)), small, np.arange(18), np.arange(18, 24))
+    reference, opts = reference_then_interrupt(args, dict(epochs=5, batch_size=6, seed=2), "epoch 3/5",
+                                               checkpoint_dir=str(tmp_path))
     assert len(list(tmp_path.glob("*.ckpt"))) == 1
     messages = []
-    resumed, history = train_model(*args, options=opts, **kw, log=messages.append)
-    assert any("resumed" in m for m in messages) and sum("epoch" in m and "/5" in m for m in messages) == 3
+    resumed, history = train_model(*args, options=opts, log=messages.append)
+    assert any("resumed" in m and "after epoch 2" in m for m in messages)
+    assert sum("epoch" in m and "/5" in m for m in messages) == 3
     assert [h["epoch"] for h in history] == [0, 1, 2, 3, 4]
     assert not list(tmp_path.glob("*.ckpt"))  # removed when the stage ends
-    for k, v in reference.state_dict().items():
-        assert torch.allclose(v.float(), resumed.state_dict()[k].float(), atol=1e-6), k
+    assert_same_weights(reference, resumed)
+
+
+def test_an_interrupted_finetune_stage_resumes_with_the_same_weights(small, tmp_path):
+    cfg = NetConfig(arch="c1d", sources=STEMS, fusion="early")
+    args = (cfg, small, np.arange(18), np.arange(18, 24))
+    kw = dict(epochs=2, batch_size=8, seed=1, finetune_epochs=3, head_epochs=4)
+    reference, opts = reference_then_interrupt(args, kw, "[finetune] epoch 3/3", mode="finetune",
+                                               pretrain_dir=str(tmp_path / "pre"), checkpoint_dir=str(tmp_path / "ckpt"))
+    assert [p.name.split("-")[0] for p in (tmp_path / "ckpt").glob("*.ckpt")] == ["finetune"]
+    messages = []
+    resumed, history = train_model(*args, mode="finetune", options=opts, log=messages.append)
+    assert sum("reused" in m for m in messages) == len(STEMS) and any("resumed finetune-" in m for m in messages)
+    assert [h["epoch"] for h in history if h["stage"] == "finetune"] == [0, 1, 2]
+    assert_same_weights(reference, resumed)
+
+
+def test_a_checkpoint_that_cannot_be_applied_restarts_the_stage_from_scratch(small, tmp_path):
+    from emomucs_core.training.loop import ResumeState
+
+    args = (NetConfig(arch="c1d", sources=("mix",)), small, np.arange(18), np.arange(18, 24))
+    reference, opts = reference_then_interrupt(args, dict(epochs=3, batch_size=6, seed=2), "epoch 2/3",
+                                               checkpoint_dir=str(tmp_path))
+    path = next(tmp_path.glob("*.ckpt"))
+    state = ResumeState.load(path)
+    assert state.epoch == 0 and len(state.history) == 1 and state.model is not None
+    # weights that load, then an optimiser state that does not: nothing of the file may stay
+    state.model = {k: v + 1 if v.is_floating_point() else v for k, v in state.model.items()}
+    state.optimiser = {"state": {}, "param_groups": []}
+    state.save(path)
+    messages = []
+    restarted, history = train_model(*args, options=opts, log=messages.append)
+    assert any("cannot resume" in m and "starting over" in m for m in messages)
+    assert [h["epoch"] for h in history] == [0, 1, 2]
+    assert_same_weights(reference, restarted)
 
 
 def test_load_feature_set_reads_the_feature_cache(tmp_path):
@@ -417,7 +463,7 @@ def test_load_feature_set_reads_the_feature_cache(tmp_path):
 
 
 def test_pretrained_source_models_are_shared_across_fusions_and_modes(small, tmp_path):
-    kw = dict(k=2, epochs=2, batch_size=8, options=fast())
+    kw = dict(k=2, options=fast(epochs=2, batch_size=8))
     cross_validate(small, "c1d-late-freeze", tmp_path, **kw, **QUIET)
     messages = []
     cross_validate(small, "c1d-early-finetune", tmp_path, **kw, log=messages.append)

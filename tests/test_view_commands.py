@@ -11,12 +11,13 @@ import pytest
 from beets.library import Item
 from beets.ui import UserError
 
-from beetsplug.emomucs.fields import SOURCES, source_field, value_without_album as own
+from beetsplug.emomucs.fields import source_field, value_without_album as own
 from beetsplug.emomucs.explain import describe
 from beetsplug.emomucs.moodmap import SOURCE_COLOURS
 from beetsplug.emomucs.playlist import mood_path
 from beetsplug.emomucs.labels import mood
 from beetsplug.emomucs.points import TrackPoint
+from emomucs_core.constants import SOURCES
 from plugin_fixtures import env, plugin_bundle, plugin_config  # noqa: F401
 from test_moodmap import HEIGHT, WIDTH, colour_near, pixel, read_png
 

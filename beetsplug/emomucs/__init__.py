@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from beets import config, ui, util
 from beets.plugins import BeetsPlugin
 
+from emomucs_core.constants import SOURCES
+
 from . import commands as view_commands
 from . import labels
 from .claims import Claim
@@ -34,7 +36,6 @@ from .fields import (
     MARGIN_FIELD,
     MODEL_FIELD,
     PENDING_FIELD,
-    SOURCES,
     STRING,
     emotion_float,
     reset_type_cache,

@@ -15,6 +15,6 @@ def one_line(exc: BaseException) -> str:
 def model_errors() -> tuple[type[Exception], ...]:
     """Errors that mean the model or separator cannot be used (imported lazily)."""
     from emomucs_core.checkpoint import BundleError
-    from emomucs_core.separation import SeparatorError
+    from emomucs_core.separators import SeparatorError
 
     return (BundleError, SeparatorError, SetupError)

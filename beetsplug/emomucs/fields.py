@@ -12,8 +12,6 @@ from beets.dbcore import types
 from beets.dbcore.query import NumericQuery
 from beets.ui import UserError
 
-#: The four sources, as in ``emomucs_core.separation.SOURCES`` (not imported: it pulls in torch).
-SOURCES = ("vocals", "drums", "bass", "other")
 #: The two dimensions of the circumplex, both 0..1.
 DIMENSIONS = ("valence", "arousal")
 #: Flexible fields with fixed names.

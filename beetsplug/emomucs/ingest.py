@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fields import SOURCES, value_without_album
+from emomucs_core.constants import SOURCES
+
+from .fields import value_without_album
 
 #: Records stored per database transaction.
 TRANSACTION_SIZE = 200

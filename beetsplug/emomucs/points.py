@@ -11,8 +11,10 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from emomucs_core.constants import SOURCES
+
 from . import labels
-from .fields import DIMENSIONS, ERROR_FIELD, SOURCES, source_field, value_without_album
+from .fields import DIMENSIONS, ERROR_FIELD, source_field, value_without_album
 
 if TYPE_CHECKING:
     from beets.library import Item

@@ -14,6 +14,8 @@ import logging
 import sys
 import time
 
+from ..constants import WINDOW_SECONDS
+
 log = logging.getLogger("emomucs.build_cache")
 
 
@@ -23,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="dataset folder (for csv: the CSV file)")
     parser.add_argument("--cache", required=True, help="cache folder")
     parser.add_argument("--windows", type=int, default=3, help="windows per clip (K)")
-    parser.add_argument("--window-seconds", type=float, default=20.0)
+    parser.add_argument("--window-seconds", type=float, default=WINDOW_SECONDS)
     parser.add_argument("--separator", default="offline", help="offline, spleeter or demucs[:model]")
     parser.add_argument("--demucs-repo", default=None)
     parser.add_argument("--sources", default="mix,vocals,drums,bass,other")
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import load_dataset
     from .cache import FeatureCache, build_cache
     from .handcrafted import cached_summary_features
-    from ..separation import make_separator
+    from ..separators import make_separator
 
     index, _, count = args.shard.partition("/")
     if not (index.isdigit() and count.isdigit() and int(index) < int(count)):

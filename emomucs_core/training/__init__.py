@@ -1,5 +1,6 @@
-"""Training and evaluation: in-memory data, trainer (full/freeze/finetune), nested
-cross-validation, metrics, reports, the handcrafted baseline and the CLI entry points."""
+"""Training and evaluation: in-memory data, trainer (full/freeze/finetune: options, epoch loop,
+pre-training, fusion head), nested cross-validation, metrics, reports, the handcrafted
+baseline and the CLI entry points."""
 
 from .baseline import BaselineResult, baseline_cv
 from .crossval import (
@@ -9,7 +10,9 @@ from .crossval import (
 from .data import Augment, FeatureSet, WindowDataset, load_feature_set
 from .experiment import run_experiment, train_final, write_report
 from .metrics import evaluate, quadrants_of, r2, rmse, summarise
-from .trainer import TrainOptions, evaluate_model, predict, predict_proba, train_model
+from .inference import evaluate_model, predict, predict_proba
+from .options import TrainOptions
+from .trainer import train_model
 
 __all__ = [
     "Augment", "BaselineResult", "load_feature_set", "CVResult", "FeatureSet", "ModelSpec", "TrainOptions", "WindowDataset",

@@ -29,9 +29,12 @@ from ..heads import head_of
 from ..nets import EmoMucs, NetConfig, count_parameters
 from ..pipeline import InferenceStep
 from .data import FeatureSet
+from .inference import embed_windows, evaluate_model, predict_proba
+from .loop import Log
 from .metrics import evaluate, quadrants_of, summarise
+from .options import TrainOptions, settings_key
 from .spec import ModelSpec, parse_spec
-from .trainer import Log, TrainOptions, embed_windows, evaluate_model, predict_proba, settings_key, train_model
+from .trainer import train_model
 
 logger = logging.getLogger(__name__)
 
@@ -168,14 +171,11 @@ def cross_validate(
     data: FeatureSet,
     spec: str | ModelSpec,
     out_dir: str | Path | None = None,
+    *,
     k: int = 5,
     inner_k: int = 5,
     inner_folds: int = 1,
     grid: list[dict] | None = None,
-    epochs: int = 30,
-    lr: float = 1e-3,
-    batch_size: int = 16,
-    seed: int = 0,
     options: TrainOptions | None = None,
     head: str = "regression",
     folds: list[tuple[np.ndarray, np.ndarray]] | None = None,
@@ -183,16 +183,16 @@ def cross_validate(
 ) -> CVResult:
     """Nested cross-validation of one model spec (see module docstring).
 
-    grid : settings to select among, each a dict of ``epochs``/``lr``/``batch_size``
-        and :class:`TrainOptions` fields; ``None`` = just the given ones.
-    folds : outer (train, test) pairs (default :func:`outer_folds` ``(data, k, seed)``).
+    options : training options; their ``seed`` also draws the folds.
+    grid : settings to select among, each a dict of :class:`TrainOptions` fields
+        overriding ``options``; ``None`` = just ``options``.
+    folds : outer (train, test) pairs (default :func:`outer_folds` ``(data, k, options.seed)``).
     """
     spec = spec if isinstance(spec, ModelSpec) else parse_spec(spec, head)
     log = log or logger.info
     opts = options or TrainOptions()
-    base = {"epochs": epochs, "lr": lr, "batch_size": batch_size}
     grid = [dict(g) for g in (grid or [{}])]
-    folds = folds if folds is not None else outer_folds(data, k, seed)
+    folds = folds if folds is not None else outer_folds(data, k, opts.seed)
     if out_dir is not None and opts.pretrain_dir is None:
         opts = replace(opts, pretrain_dir=str(Path(out_dir) / "pretrained"))
     if out_dir is not None and opts.checkpoint_dir is None:
@@ -205,14 +205,16 @@ def cross_validate(
         result.values = np.full((2**n, len(data), 2), np.nan)
         result.contributions = np.full((len(data), n, 2), np.nan)
     for i, (train_idx, test_idx) in enumerate(folds):
-        key = _fold_key(spec, data, train_idx, test_idx, base, grid, inner_k, inner_folds, seed, opts)
+        key = _fold_key(spec, data, train_idx, test_idx, grid=grid, inner_k=inner_k, inner_folds=inner_folds,
+                        options=opts)
         path = Path(out_dir) / _safe(spec.name) / f"fold{i}.json" if out_dir is not None else None
         fold = _load_fold(path, key)
         if fold is not None:
             result.resumed.append(i)
             log(f"{spec.name} fold {i + 1}/{len(folds)}: done before, skipped")
         else:
-            fold = _run_fold(spec, data, i, train_idx, test_idx, base, grid, inner_k, inner_folds, seed, opts, log)
+            fold = _run_fold(spec, data, i, train_idx, test_idx, grid=grid, inner_k=inner_k, inner_folds=inner_folds,
+                             options=opts, log=log)
             fold["key"] = key
             if path is not None:
                 _write_json(path, fold)
@@ -231,40 +233,36 @@ def cross_validate(
     return result
 
 
-def _run_fold(spec, data, i, train_idx, test_idx, base, grid, inner_k, inner_folds, seed, opts, log) -> dict:
+def _run_fold(spec: ModelSpec, data: FeatureSet, i: int, train_idx: np.ndarray, test_idx: np.ndarray, *,
+              grid: list[dict], inner_k: int, inner_folds: int, options: TrainOptions, log: Log) -> dict:
+    """Outer fold ``i``: choose among ``grid`` on inner splits, train on the first one, score the test clips."""
     start = time.perf_counter()
-    splits = inner_splits(data, train_idx, inner_k, max(1, inner_folds), seed + i)
+    splits = inner_splits(data, train_idx, inner_k, max(1, inner_folds), options.seed + i)
     chosen, scores = grid[0], []
     if len(grid) > 1:
         for g in grid:
             losses = []
             for tr, va in splits:
-                model, _ = _train(spec, data, tr, va, {**base, **g}, seed, opts, log)
-                losses.append(evaluate_model(model, data, va, batch=opts.eval_batch)["loss"])
+                model, _ = train_model(spec.cfg, data, tr, va, mode=spec.mode, options=replace(options, **g), log=log)
+                losses.append(evaluate_model(model, data, va, batch=options.eval_batch)["loss"])
             scores.append(float(np.mean(losses)))
             log(f"{spec.name} fold {i + 1}: setting {g} inner val loss {scores[-1]:.4f}")
         chosen = grid[int(np.argmin(scores))]
     tr, va = splits[0]
-    model, history = _train(spec, data, tr, va, {**base, **chosen}, seed, opts, log)
+    model, history = train_model(spec.cfg, data, tr, va, mode=spec.mode, options=replace(options, **chosen), log=log)
     out: dict[str, Any] = {"fold": i, "params": chosen, "grid_scores": scores, "n_train": len(tr), "n_val": len(va),
                            "test_idx": np.asarray(test_idx).tolist(), "history": history}
-    emb = embed_windows(model, data, test_idx, opts.eval_batch)  # once, for predictions and subsets
+    emb = embed_windows(model, data, test_idx, options.eval_batch)  # once, for predictions and subsets
     p = predict_proba(model, data, test_idx, emb=emb)
     out["preds"] = head_of(spec.cfg.head).to_unit(p).tolist()
     out["pred_quadrants"] = head_of(spec.cfg.head).quadrants(p)
-    out["metrics"] = evaluate_model(model, data, test_idx, p)
+    out["metrics"] = evaluate_model(model, data, test_idx, p=p)
     if model.fused:
         masks, values = _subset_values(model, emb, data)
         out.update(masks=masks.tolist(), values=values.tolist(),
                    contributions=shapley(torch.from_numpy(masks), torch.from_numpy(values)).numpy().tolist())
     out["seconds"] = time.perf_counter() - start
     return out
-
-
-def _train(spec: ModelSpec, data, tr, va, params: dict, seed: int, opts: TrainOptions, log):
-    kw = {k: params[k] for k in ("epochs", "lr", "batch_size")}
-    extra = {k: v for k, v in params.items() if k not in kw}
-    return train_model(spec.cfg, data, tr, va, mode=spec.mode, seed=seed, log=log, options=replace(opts, **extra), **kw)
 
 
 def _subset_values(model: EmoMucs, emb: dict[str, torch.Tensor], data: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
@@ -281,10 +279,13 @@ def _subset_values(model: EmoMucs, emb: dict[str, torch.Tensor], data: FeatureSe
 
 
 # -- resumable fold files ----------------------------------------------------------
-def _fold_key(spec, data, train_idx, test_idx, base, grid, inner_k, inner_folds, seed, opts) -> str:
+def _fold_key(spec: ModelSpec, data: FeatureSet, train_idx: np.ndarray, test_idx: np.ndarray, *, grid: list[dict],
+              inner_k: int, inner_folds: int, options: TrainOptions) -> str:
+    """Hash of everything an outer fold's result depends on: 16 hex digits."""
+    base = {"epochs": options.epochs, "lr": options.lr, "batch_size": options.batch_size}
     h = hashlib.sha1()
-    h.update(json.dumps([spec.name, settings_key(spec.cfg, opts), spec.mode, base, grid, inner_k, inner_folds,
-                         seed, len(data), data.n_windows, data.frames], sort_keys=True,
+    h.update(json.dumps([spec.name, settings_key(spec.cfg, options), spec.mode, base, grid, inner_k, inner_folds,
+                         options.seed, len(data), data.n_windows, data.frames], sort_keys=True,
                         default=str).encode())
     h.update(np.asarray(train_idx, np.int64).tobytes() + b"|" + np.asarray(test_idx, np.int64).tobytes())
     h.update(np.ascontiguousarray(data.targets).tobytes())

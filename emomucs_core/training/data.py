@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..constants import WINDOW_SECONDS
 from ..descriptors import TIMBRE_GROUPS, window_descriptors
 from ..features import MelParams
 from ..nets import NetConfig
@@ -261,7 +262,7 @@ def load_feature_set(
     separator_id: str,
     sources: Sequence[str],
     windows: int = 3,
-    window_seconds: float = 20.0,
+    window_seconds: float = WINDOW_SECONDS,
     mel: Any = None,
     log: Any = None,
 ) -> tuple[FeatureSet | None, list[Any]]:

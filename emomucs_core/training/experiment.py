@@ -19,6 +19,7 @@ import numpy as np
 
 from ..atomic import atomic_write_text
 from ..checkpoint import Bundle
+from ..constants import WINDOW_SECONDS
 from ..features import MelParams
 from .baseline import baseline_cv
 from .crossval import (
@@ -26,7 +27,10 @@ from .crossval import (
 )
 from .data import FeatureSet
 from .report import plot_ablation, plot_va_plane, subset_table, table1, table2
-from .trainer import Log, TrainOptions, evaluate_model, train_model
+from .inference import HISTORY_METRICS, evaluate_model
+from .loop import Log
+from .options import TrainOptions
+from .trainer import train_model
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +39,8 @@ def run_experiment(
     data: FeatureSet,
     specs: Sequence[str],
     out_dir: str | Path,
+    *,
     k: int = 5,
-    epochs: int = 30,
-    lr: float = 1e-3,
-    batch_size: int = 16,
-    seed: int = 0,
     inner_k: int = 5,
     inner_folds: int = 1,
     grid: list[dict] | None = None,
@@ -53,17 +54,19 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Cross-validate ``specs`` (e.g. ``["c2d-m", "c2d-late-freeze"]``) and write the report.
 
+    options : training options (default :class:`TrainOptions`); their ``seed`` also draws the folds.
     baseline_features : optional ``(N, F)`` handcrafted features for the logistic baseline.
     train_fraction : train on this fraction of each training part's artists
         (:func:`subsample_training`; test parts unchanged), for learning curves.
     Returns ``{"results": {name: CVResult|BaselineResult}, "report": Path, "json": Path, "figures": [Path]}``.
     """
     log = log or logger.info
+    opts = options or TrainOptions()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    folds = outer_folds(data, k, seed)
+    folds = outer_folds(data, k, opts.seed)
     if train_fraction < 1:
-        folds = subsample_training(folds, data.groups, train_fraction, seed)
+        folds = subsample_training(folds, data.groups, train_fraction, opts.seed)
     results: dict[str, Any] = {}
     start = time.perf_counter()
     if baseline_features is not None:
@@ -73,10 +76,10 @@ def run_experiment(
         log(f"== {spec}")
         results[spec] = cross_validate(
             data, parse_spec(spec, head), out, k=k, inner_k=inner_k, inner_folds=inner_folds, grid=grid,
-            epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, options=options, folds=folds, log=log)
-    settings = {"k": k, "inner_k": inner_k, "inner_folds": inner_folds, "grid": grid, "epochs": epochs, "lr": lr,
-                "batch_size": batch_size, "seed": seed, "head": head, "train_fraction": train_fraction,
-                "options": (options or TrainOptions()).signature(), "clips": len(data),
+            options=opts, folds=folds, log=log)
+    settings = {"k": k, "inner_k": inner_k, "inner_folds": inner_folds, "grid": grid, "epochs": opts.epochs,
+                "lr": opts.lr, "batch_size": opts.batch_size, "seed": opts.seed, "head": head,
+                "train_fraction": train_fraction, "options": opts.signature(), "clips": len(data),
                 "windows": data.n_windows, "frames": data.frames, "seconds": time.perf_counter() - start}
     paths = write_report(results, data, out, settings, ablation_metric, title)
     return {"results": results, **paths}
@@ -126,10 +129,7 @@ def write_report(
 def train_final(
     data: FeatureSet,
     spec: str,
-    epochs: int = 30,
-    lr: float = 1e-3,
-    batch_size: int = 16,
-    seed: int = 0,
+    *,
     head: str = "regression",
     options: TrainOptions | None = None,
     val_k: int = 5,
@@ -138,28 +138,30 @@ def train_final(
     data_info: dict | None = None,
     metrics: dict | None = None,
     mel: MelParams | None = None,
-    window_seconds: float = 20.0,
+    window_seconds: float = WINDOW_SECONDS,
     log: Log | None = None,
 ) -> Bundle:
     """Train ``spec`` on all clips, early-stopping on one grouped split of ``1/val_k`` of them.
+
+    ``options``: training options (default :class:`TrainOptions`); their ``seed`` also draws the split.
 
     The bundle's ``metrics`` hold the given (cross-validated) metrics plus ``final_val``:
     the metrics on that validation split (for a linear head, those of the chosen fit
     before it was refitted on all clips). Returns an unsaved :class:`Bundle`.
     """
+    opts = options or TrainOptions()
     model_spec = parse_spec(spec, head)
-    tr, va = inner_splits(data, np.arange(len(data)), val_k, 1, seed)[0]
-    model, history = train_model(model_spec.cfg, data, tr, va, mode=model_spec.mode, epochs=epochs, lr=lr,
-                                 batch_size=batch_size, seed=seed, log=log, options=options)
+    tr, va = inner_splits(data, np.arange(len(data)), val_k, 1, opts.seed)[0]
+    model, history = train_model(model_spec.cfg, data, tr, va, mode=model_spec.mode, options=opts, log=log)
     refit = [h for h in history if h["stage"] == "head-refit"]
     if refit:  # the refitted head has seen the validation clips: keep the held-out figures
         chosen = next(h for h in history if h["stage"] == "head" and h["l2"] == refit[-1]["l2"])
-        val = {"loss": chosen["val_loss"], **{k: chosen[k] for k in ("quadrant_acc", "valence_r2", "arousal_r2")}}
+        val = {"loss": chosen["val_loss"], **{k: chosen[k] for k in HISTORY_METRICS}}
     else:
         val = evaluate_model(model, data, va)
     info = {"clips": len(data), "train_clips": len(tr), "val_clips": len(va), "windows": data.n_windows,
-            "spec": spec, "mode": model_spec.mode, "epochs": epochs, "lr": lr, "batch_size": batch_size,
-            "seed": seed, "epochs_run": len(history), **(data_info or {})}
+            "spec": spec, "mode": model_spec.mode, "epochs": opts.epochs, "lr": opts.lr, "batch_size": opts.batch_size,
+            "seed": opts.seed, "epochs_run": len(history), **(data_info or {})}
     if refit:
         info["refit_clips"] = len(tr) + len(va)
     all_metrics = {**(metrics or {}), "final_val": val}

@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from ..quadrants import QUADRANTS
 from ..atomic import atomic_write_text
+from ..constants import WINDOW_SECONDS
+from ..quadrants import QUADRANTS
 from .metrics import brier_score, confusion_matrix, evaluate, reliability_table, summarise
 from .selection import (Candidate, DescriptorTable, NestedResult, Selection, Selector, nested_cv, outer_folds,
                         group_diagnostics, select_final, shipped_candidates)
@@ -195,7 +196,7 @@ def table_path(cache, clips, separator_id: str, mel, windows: int, groups) -> Pa
     from ..datasets.cache import _mel_params
     from ..descriptors import VERSION
 
-    params = _mel_params(mel, windows, 20.0)
+    params = _mel_params(mel, windows, WINDOW_SECONDS)
     keys = [cache.key(c.path, separator_id, params) for c in clips]
     blob = json.dumps([keys, list(STEMS), list(groups), VERSION]).encode()
     return cache.folder / "tables" / f"{hashlib.sha256(blob).hexdigest()[:16]}.npz"
