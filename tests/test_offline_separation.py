@@ -203,8 +203,8 @@ def test_v2_silence_is_the_silence_level_and_windows_are_independent(v2):
 
 def test_registry_and_options():
     assert make_separator({"backend": "offline", "model": "v2"}).id == "offline:v2"
-    with pytest.raises(SeparatorError, match="unknown offline separator 'v3'"):
-        make_separator("offline:v3")
+    with pytest.raises(SeparatorError, match="unknown offline separator 'v4'"):
+        make_separator("offline:v4")
     with pytest.raises(SeparatorError, match="takes no option 'repo'"):
         make_separator("offline:v2", repo="/somewhere")
     with pytest.raises(SeparatorError, match="takes no option 'shifts'"):
