@@ -9,11 +9,10 @@ rest of the batch goes on.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -27,51 +26,10 @@ from .input_checks import check_windows
 from .checkpoint import Bundle, load_bundle
 from .device import choose_device
 from .pipeline import InferenceStep
+from .prediction import Prediction
 from .separators import Separator, make_separator, parse_id
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Prediction:
-    """The result for one file.
-
-    valence, arousal : in [0, 1], 0.5 neutral (mean over windows); None on error.
-    contributions : ``{source: {"valence": c, "arousal": c}}``, signed Shapley
-        values in the same unit; per output they sum to the prediction minus
-        the prediction with every source absent (silent, or average for a linear head).
-    dominant_source : source with the largest ``|c_valence| + |c_arousal|``.
-    windows : per window ``{"start": s, "valence": v, "arousal": a}`` (seconds, unit values).
-    model_id : id of the bundle; elapsed : wall seconds spent on this file.
-    error : one-line reason when the file could not be analysed.
-    duration : decoded length of the file in seconds (None when it could not be decoded).
-    warnings : one-line remarks on a result that was still produced (short track looped,
-        band-limited or very quiet input, truncated file, silent windows left out).
-    quadrant_probabilities : P(Q1), P(Q2), P(Q3), P(Q4) (mean over windows) for a
-        quadrant head; None for other heads and on error.
-    """
-
-    path: Path
-    valence: float | None = None
-    arousal: float | None = None
-    contributions: dict[str, dict[str, float]] = field(default_factory=dict)
-    dominant_source: str | None = None
-    windows: list[dict[str, float]] = field(default_factory=list)
-    model_id: str = ""
-    elapsed: float = 0.0
-    error: str | None = None
-    duration: float | None = None
-    warnings: list[str] = field(default_factory=list)
-    quadrant_probabilities: list[float] | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["path"] = os.path.abspath(self.path)
-        return out
 
 
 @dataclass
