@@ -33,7 +33,8 @@ _model_option = click.option(
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
 @click.option("--windows", default=3, show_default=True, help="20-s windows analysed per track.")
-@click.option("--batch-size", default=4, show_default=True, help="Windows per batch.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Windows per batch [default: 1 on the CPU, 16 on a GPU].")
 @click.option("--threads", default=2, show_default=True, help="Decoding threads.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes, each with its own model [default: all cores]; with --engine ray and "
