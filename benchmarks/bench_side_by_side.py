@@ -11,7 +11,8 @@ Runs each command line as a user would, once per configuration, on every
 
 Each tool first runs once on two files, untimed (Python byte-code, numba's
 cache and the page cache are then warm, as on a user's second run). Printed
-per run: wall seconds per track, time to the first result on stdout, cores used
+per run: wall seconds per track, time to emomucs' "model ... loaded" line on
+stderr and to the first result on stdout, cores used
 (CPU time of the whole process tree / wall time), peak RSS of the main process
 and of each worker process (``VmHWM`` sampled from /proc every 0.1 s: Linux
 only). Not measured: accuracy (VibeNet predicts other quantities), a cold
@@ -46,6 +47,7 @@ class Run:
     ok: int = 0
     wall: float = 0.0
     said: float | None = None  # first line on stderr ("loading model ...")
+    loaded: float | None = None  # emomucs' "model ... loaded" line on stderr
     first: float | None = None  # first result line on stdout
     cpu: float = 0.0
     main_rss: float = 0.0
@@ -108,6 +110,8 @@ def measure(name: str, cmd: list[str], tracks: int, count_ok) -> Run:
                         workers.add(member)
             if run.said is None and os.fstat(err.fileno()).st_size > 0:
                 run.said = time.perf_counter() - start
+            if run.loaded is None and run.said is not None and b" loaded" in _head(err):
+                run.loaded = time.perf_counter() - start
             if run.first is None and os.fstat(out.fileno()).st_size > 0:  # click flushes each line
                 run.first = time.perf_counter() - start
             time.sleep(0.1)
@@ -123,6 +127,11 @@ def measure(name: str, cmd: list[str], tracks: int, count_ok) -> Run:
     if proc.returncode != 0 and not run.ok:
         raise SystemExit(f"{name} failed ({proc.returncode}): {stderr.strip()[-2000:]}")
     return run
+
+
+def _head(file, size: int = 4096) -> bytes:
+    """The first ``size`` bytes of ``file``, read without moving the offset the child writes at."""
+    return os.pread(file.fileno(), size, 0)
 
 
 def _json_lines(stdout: str) -> int:
@@ -162,15 +171,15 @@ def machine() -> str:
 
 
 def print_header() -> None:
-    print("| run | tracks ok | wall s | s per track | first line on stderr s | first result s | cores used "
-          "| peak RSS main MiB | peak RSS per worker MiB |")
-    print("|---|---|---|---|---|---|---|---|---|", flush=True)
+    print("| run | tracks ok | wall s | s per track | first line on stderr s | model loaded s | first result s "
+          "| cores used | peak RSS main MiB | peak RSS per worker MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
 
 
 def print_row(r: Run) -> Run:
-    said, first = (f"{t:.1f}" if t is not None else "-" for t in (r.said, r.first))
+    said, loaded, first = (f"{t:.1f}" if t is not None else "-" for t in (r.said, r.loaded, r.first))
     workers = ", ".join(f"{m:.0f}" for m in r.worker_rss) or "-"
-    print(f"| {r.name} | {r.ok}/{r.tracks} | {r.wall:.1f} | {r.per_track:.2f} | {said} | {first} | "
+    print(f"| {r.name} | {r.ok}/{r.tracks} | {r.wall:.1f} | {r.per_track:.2f} | {said} | {loaded} | {first} | "
           f"{r.cpu / r.wall:.2f} | {r.main_rss:.0f} | {workers} |", flush=True)
     return r
 

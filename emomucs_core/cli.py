@@ -34,7 +34,7 @@ _model_option = click.option(
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
 @click.option("--windows", default=3, show_default=True, help="20-s windows analysed per track.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="Windows per batch [default: 1 on the CPU, 16 on a GPU].")
+              help="Windows per batch [default: 16 on a GPU; on the CPU 4, or 1 with one thread per worker].")
 @click.option("--threads", default=2, show_default=True, help="Decoding threads.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes, each with its own model [default: all cores]; with --engine ray and "

@@ -56,9 +56,11 @@ class Predictor:
         the separator the bundle was trained with. A different one is used but warned about.
     device : ``auto``, ``cpu``, ``cuda`` or ``mps``: for the model and the separator.
     windows : analysis windows per track (K).
-    batch_size : windows per separator and model batch; None: 1 on the CPU (as fast as 4
-        per window, and a third less peak memory), 16 on a GPU (where one large batch
-        keeps the device busy while threads decode the next files).
+    batch_size : windows per separator and model batch; None: 16 on a GPU (where one
+        large batch keeps the device busy while threads decode the next files); on the
+        CPU 4, or 1 when torch runs one thread (as in each of N workers on N cores:
+        as fast per window there, with a third less peak memory; with 2 threads a
+        batch of 1 took 2-3x the CPU time of 4, docs/benchmarks.md "Start-up").
     threads : decoding threads.
     demucs_repo : local folder of demucs weights (passed to a demucs separator only).
     """
@@ -79,7 +81,7 @@ class Predictor:
         self.model.to(self.device)
         self.sources = self.model.sources
         self.windows = max(1, int(windows))
-        self.batch_size = max(1, int(batch_size or (1 if self.device.type == "cpu" else 16)))
+        self.batch_size = max(1, int(batch_size or _default_batch(self.device)))
         self.threads = max(1, int(threads))
         self.separator = self._separator(separator, device, demucs_repo)
         self.step = InferenceStep(self.model, mel=self.bundle.mel, window_seconds=self.bundle.window_seconds,
@@ -203,6 +205,13 @@ class Predictor:
             }
             prediction.dominant_source = dominant_source(torch.from_numpy(contrib[None]), self.sources)[0]
         return prediction
+
+
+def _default_batch(device: torch.device) -> int:
+    """Windows per batch when none is given (see :class:`Predictor`'s ``batch_size``)."""
+    if device.type != "cpu":
+        return 16
+    return 1 if torch.get_num_threads() == 1 else 4
 
 
 def _lookahead(pool: ThreadPoolExecutor, fn, items: Iterable, depth: int) -> Iterator:
