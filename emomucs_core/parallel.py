@@ -321,8 +321,8 @@ def _lean_malloc() -> Callable[[], None]:
 
     glibc gives each thread that allocates (the decoding threads) its own arena
     and keeps freed memory in them; with one arena and ``malloc_trim(0)`` after
-    each file, a worker's peak RSS with the built-in model fell from 597 to
-    about 520 MiB at 4 windows per batch (docs/benchmarks.md, "Start-up").
+    each file, a worker's peak RSS with the built-in model fell from 455 to 376 MiB
+    (1 window per batch; 545 to 533 MiB with 4), benchmarks/bench_worker_memory.py.
     Call before any thread starts. Returns ``trim()``: give free heap pages back to the OS.
     """
     import ctypes
