@@ -11,7 +11,8 @@ Runs each command line as a user would, once per configuration, on every
 
 Each tool first runs once on two files, untimed (Python byte-code, numba's
 cache and the page cache are then warm, as on a user's second run). Printed
-per run: wall seconds per track, time to the first result on stdout, cores used
+per run: wall seconds per track, time to emomucs' "model ... loaded" line on
+stderr and to the first result on stdout, cores used
 (CPU time of the whole process tree / wall time), peak RSS of the main process
 and of each worker process (``VmHWM`` sampled from /proc every 0.1 s: Linux
 only). Not measured: accuracy (VibeNet predicts other quantities), a cold
@@ -121,7 +122,7 @@ def measure(name: str, cmd: list[str], tracks: int, count_ok) -> Run:
             err_size, out_size = os.fstat(err.fileno()).st_size, os.fstat(out.fileno()).st_size
             if run.said is None and err_size > 0:
                 run.said = now
-            if run.loaded is None and err_size > 0 and " loaded" in Path(f"/proc/self/fd/{err.fileno()}").read_text():
+            if run.loaded is None and err_size > 0 and b" loaded" in _head(err):
                 run.loaded = now
             if run.first is None and out_size > 0:  # click flushes each line
                 run.first = now
@@ -140,6 +141,11 @@ def measure(name: str, cmd: list[str], tracks: int, count_ok) -> Run:
     if proc.returncode != 0 and not run.ok:
         raise SystemExit(f"{name} failed ({proc.returncode}): {stderr.strip()[-2000:]}")
     return run
+
+
+def _head(file, size: int = 4096) -> bytes:
+    """The first ``size`` bytes of ``file``, read without moving the offset the child writes at."""
+    return os.pread(file.fileno(), size, 0)
 
 
 def _json_lines(stdout: str) -> int:

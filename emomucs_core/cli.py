@@ -33,7 +33,8 @@ _model_option = click.option(
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
 @click.option("--windows", default=3, show_default=True, help="20-s windows analysed per track.")
-@click.option("--batch-size", default=4, show_default=True, help="Windows per batch.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Windows per batch [default: 16 on a GPU; on the CPU 4, or 1 with one thread per worker].")
 @click.option("--threads", default=2, show_default=True, help="Decoding threads.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes, each with its own model [default: all cores]; with --engine ray and "
@@ -122,7 +123,7 @@ def _predict_locally(files, *, jobs, as_json, out, predictor_kwargs):
     where = "" if jobs == 1 else f" in {jobs} worker processes"
     click.echo(f"emomucs: loading model{where} ...", err=True)
     with ResultWriter(out) if out is not None else nullcontext() as writer:
-        for result in predict_files(files, jobs=jobs, **predictor_kwargs):
+        for result in predict_files(files, jobs=jobs, on_ready=_echo_loaded, **predictor_kwargs):
             for warning in result.warnings:
                 click.echo(f"warning: {result.path}: {warning}", err=True)
             if writer is not None:
@@ -141,6 +142,11 @@ def _predict_locally(files, *, jobs, as_json, out, predictor_kwargs):
             click.echo(f"{result.valence:7.3f} {result.arousal:7.3f}  {result.dominant_source or '-':<8} "
                            f"{result.path}")
     return summary
+
+
+def _echo_loaded(model_id: str, workers: int, seconds: float) -> None:
+    by = f" by {workers} workers" if workers > 1 else ""
+    click.echo(f"emomucs: model {model_id} loaded{by} ({seconds:.1f} s)", err=True)
 
 
 class _SetupError(click.ClickException):

@@ -16,6 +16,8 @@ import numpy as np
 import soxr
 import torch
 
+from .filterbanks import chroma_filterbank, mel_filterbank
+
 
 @dataclass(frozen=True)
 class MelParams:
@@ -92,9 +94,9 @@ def features_from_power(power: torch.Tensor, params: MelParams = MelParams()) ->
 
     ``power`` has shape ``(..., bins, frames)`` at ``params.samplerate``, with
     ``bins >= n_fft // 2 + 1``: rows past ``n_fft // 2`` must be zero (padding).
-    Mel filters are librosa's (Slaney), chroma filters ``librosa.filters.chroma``
-    (C first, its default octave weighting), so the mel rows equal
-    ``librosa.power_to_db(librosa.feature.melspectrogram(...))``.
+    Mel filters equal librosa's (Slaney), chroma filters ``librosa.filters.chroma``
+    (C first, its default octave weighting; both built by :mod:`.filterbanks`),
+    so the mel rows equal ``librosa.power_to_db(librosa.feature.melspectrogram(...))``.
     """
     mel_blocks, chroma_fb = _filterbanks(params, power.shape[-2])
     power = power.float()
@@ -142,9 +144,7 @@ def _filterbanks(params: MelParams, bins: int) -> tuple[list[tuple[int, int, tor
     ``lo:hi`` only, so the mel rows cost about a tenth of a dense product;
     the chroma filters (zero past ``n_fft // 2``) are dense.
     """
-    import librosa
-
-    mel = librosa.filters.mel(sr=params.samplerate, n_fft=params.n_fft, n_mels=params.n_mels).astype(np.float32)
+    mel = mel_filterbank(params.samplerate, params.n_fft, params.n_mels)
     if bins < mel.shape[1]:
         raise ValueError(f"power has {bins} bins, fewer than the {mel.shape[1]} of a {params.n_fft}-point STFT")
     blocks = []
@@ -155,6 +155,6 @@ def _filterbanks(params: MelParams, bins: int) -> tuple[list[tuple[int, int, tor
         blocks.append((lo, hi, torch.from_numpy(np.ascontiguousarray(weights[:, lo:hi]))))
     chroma = None
     if params.n_chroma:
-        fb = librosa.filters.chroma(sr=params.samplerate, n_fft=params.n_fft, n_chroma=params.n_chroma)
-        chroma = torch.from_numpy(np.pad(fb, ((0, 0), (0, bins - fb.shape[1]))).astype(np.float32))
+        fb = chroma_filterbank(params.samplerate, params.n_fft, params.n_chroma)
+        chroma = torch.from_numpy(np.pad(fb, ((0, 0), (0, bins - fb.shape[1]))))
     return blocks, chroma

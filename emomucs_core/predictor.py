@@ -9,11 +9,10 @@ rest of the batch goes on.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -27,51 +26,10 @@ from .input_checks import check_windows
 from .checkpoint import Bundle, load_bundle
 from .device import choose_device
 from .pipeline import InferenceStep
+from .prediction import Prediction
 from .separators import Separator, make_separator, parse_id
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Prediction:
-    """The result for one file.
-
-    valence, arousal : in [0, 1], 0.5 neutral (mean over windows); None on error.
-    contributions : ``{source: {"valence": c, "arousal": c}}``, signed Shapley
-        values in the same unit; per output they sum to the prediction minus
-        the prediction with every source absent (silent, or average for a linear head).
-    dominant_source : source with the largest ``|c_valence| + |c_arousal|``.
-    windows : per window ``{"start": s, "valence": v, "arousal": a}`` (seconds, unit values).
-    model_id : id of the bundle; elapsed : wall seconds spent on this file.
-    error : one-line reason when the file could not be analysed.
-    duration : decoded length of the file in seconds (None when it could not be decoded).
-    warnings : one-line remarks on a result that was still produced (short track looped,
-        band-limited or very quiet input, truncated file, silent windows left out).
-    quadrant_probabilities : P(Q1), P(Q2), P(Q3), P(Q4) (mean over windows) for a
-        quadrant head; None for other heads and on error.
-    """
-
-    path: Path
-    valence: float | None = None
-    arousal: float | None = None
-    contributions: dict[str, dict[str, float]] = field(default_factory=dict)
-    dominant_source: str | None = None
-    windows: list[dict[str, float]] = field(default_factory=list)
-    model_id: str = ""
-    elapsed: float = 0.0
-    error: str | None = None
-    duration: float | None = None
-    warnings: list[str] = field(default_factory=list)
-    quadrant_probabilities: list[float] | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["path"] = os.path.abspath(self.path)
-        return out
 
 
 @dataclass
@@ -80,7 +38,7 @@ class _Pending:
     started: float
     starts: list[float] = field(default_factory=list)
     audio: np.ndarray | None = None  # (K, 2, n) until batched
-    spans: list[tuple[np.ndarray, list[int]]] | None = None  # (audio (2, n), window offsets) with a span separator
+    spans: list[tuple[np.ndarray, list[int]]] | None = None  # (mono audio (1, n), window offsets), span separators
     unit: list[np.ndarray] = field(default_factory=list)  # per window (2,)
     contrib: list[np.ndarray] = field(default_factory=list)  # per window (n_sources, 2)
     probs: list[np.ndarray] = field(default_factory=list)  # per window (4,), quadrant heads only
@@ -99,8 +57,11 @@ class Predictor:
         the separator the bundle was trained with. A different one is used but warned about.
     device : ``auto``, ``cpu``, ``cuda`` or ``mps``: for the model and the separator.
     windows : analysis windows per track (K).
-    batch_size : windows per separator and model batch; None: 4 on the CPU, 16 on a GPU
-        (where one large batch keeps the device busy while threads decode the next files).
+    batch_size : windows per separator and model batch; None: 16 on a GPU (where one
+        large batch keeps the device busy while threads decode the next files); on the
+        CPU 4, or 1 when torch runs one thread (as in each of N workers on N cores:
+        as fast per window there, with a third less peak memory; with 2 threads a
+        batch of 1 took 2-3x the CPU time of 4, docs/benchmarks.md "Start-up").
     threads : decoding threads.
     demucs_repo : local folder of demucs weights (passed to a demucs separator only).
     """
@@ -121,7 +82,7 @@ class Predictor:
         self.model.to(self.device)
         self.sources = self.model.sources
         self.windows = max(1, int(windows))
-        self.batch_size = max(1, int(batch_size or (4 if self.device.type == "cpu" else 16)))
+        self.batch_size = max(1, int(batch_size or _default_batch(self.device)))
         self.threads = max(1, int(threads))
         self.separator = self._separator(separator, device, demucs_repo)
         self.step = InferenceStep(self.model, mel=self.bundle.mel, window_seconds=self.bundle.window_seconds,
@@ -271,6 +232,13 @@ class Predictor:
             }
             prediction.dominant_source = dominant_source(torch.from_numpy(contrib[None]), self.sources)[0]
         return prediction
+
+
+def _default_batch(device: torch.device) -> int:
+    """Windows per batch when none is given (see :class:`Predictor`'s ``batch_size``)."""
+    if device.type != "cpu":
+        return 16
+    return 1 if torch.get_num_threads() == 1 else 4
 
 
 def _lookahead(pool: ThreadPoolExecutor, fn, items: Iterable, depth: int) -> Iterator:

@@ -169,7 +169,7 @@ def predict_on_ray(
                 write(writer, [json.loads(r) for r in batch["record"]])
             lost = [p for p in todo if str(p) not in written]
             if lost:
-                from .predictor import Prediction
+                from .prediction import Prediction
 
                 write(writer, [Prediction(p, model_id=model_id, error=ACTOR_DIED).to_dict() for p in lost])
     finally:

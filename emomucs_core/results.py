@@ -198,7 +198,7 @@ def _parquet_schema(records: list[dict]):
     """
     import pyarrow as pa
 
-    from .predictor import Prediction
+    from .prediction import Prediction
 
     hints = typing.get_type_hints(Prediction)
     arrow = {float: pa.float64(), int: pa.int64(), bool: pa.bool_()}

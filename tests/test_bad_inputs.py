@@ -50,7 +50,7 @@ def test_every_case_through_predict_json(corpus, bundle_path, demucs_repo):
             assert any(w.startswith(case.warning) for w in record["warnings"]), (name, record["warnings"])
         assert "\n" not in (record["error"] or "") and all("\n" not in w for w in record["warnings"])
     # stderr holds our own one-line messages only: no decoder chatter (libmpg123 notes) or tracebacks.
-    assert all(line.startswith(("error: ", "warning: ", "emomucs: loading model"))
+    assert all(line.startswith(("error: ", "warning: ", "emomucs: loading model", "emomucs: model "))
                for line in out.stderr.splitlines()), out.stderr
 
 

@@ -156,3 +156,15 @@ def test_ctrl_c_stops_every_worker_promptly_and_keeps_finished_results(songs):
     assert cli.returncode != 0 and "Aborted!" in err
     assert len(rest.splitlines()) < len(files) - 1
     assert _wait_until_gone(cli.pid, 10) == [], "orphan processes left behind"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_on_ready_says_once_that_the_model_is_loaded_before_the_first_result(songs, mix_bundle, jobs):
+    events: list = []
+    for result in predict_files(songs[:3], jobs=jobs, bundle=mix_bundle, windows=1,
+                                on_ready=lambda *args: events.append(args)):
+        events.append(result)
+    ready, *results = events
+    model_id, workers, seconds = ready
+    assert len(results) == 3 and all(r.ok and r.model_id == model_id for r in results)
+    assert workers == jobs and seconds > 0

@@ -63,7 +63,7 @@ def _number(value: Any) -> bool:
 
 def to_prediction(data: dict[str, Any]):
     """A :class:`emomucs_core.predictor.Prediction` from a checked record (unknown keys dropped)."""
-    from emomucs_core.predictor import Prediction
+    from emomucs_core.prediction import Prediction
 
     known = {f.name for f in dataclasses.fields(Prediction)}
     kwargs = {k: v for k, v in data.items() if k in known}
