@@ -414,14 +414,14 @@ def audible_span(audio: AudioFile, probe: float = 60.0, chunk: float = 5.0) -> t
     rate = audio.samplerate
     limit = min(probe, audio.duration)
     start = limit  # a lead-in longer than the probe: start where the probe ended
-    for at in np.arange(0.0, limit, chunk):
+    for at in map(float, np.arange(0.0, limit, chunk)):  # Python floats: results must pickle without numpy
         loud = _audible_blocks(audio.read(at, min(chunk, limit - at), rate), rate)
         if loud.size:
             start = at + float(loud[0] * _BLOCK_SECONDS)
             break
     end = None
     floor = max(start, audio.duration - probe)
-    for until in np.arange(audio.duration, floor, -chunk):
+    for until in map(float, np.arange(audio.duration, floor, -chunk)):
         at = max(floor, until - chunk)
         loud = _audible_blocks(audio.read(at, until - at, rate), rate)
         if loud.size:

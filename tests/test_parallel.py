@@ -167,4 +167,4 @@ def test_on_ready_says_once_that_the_model_is_loaded_before_the_first_result(son
     ready, *results = events
     model_id, workers, seconds = ready
     assert len(results) == 3 and all(r.ok and r.model_id == model_id for r in results)
-    assert workers == jobs and seconds > 0
+    assert 1 <= workers <= jobs and seconds > 0  # a fast first result does not wait for slower workers
