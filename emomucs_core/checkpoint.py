@@ -15,15 +15,14 @@ from typing import Any
 import torch
 
 from .atomic import atomic_path
+from .bundle_id import DEFAULT_BUNDLE, HEADER_KEY
 from .constants import WINDOW_SECONDS
 from .features import MelParams
 from .nets import EmoMucs, NetConfig
 
 #: Version of the bundle layout; bumped on incompatible changes.
 FORMAT_VERSION = 1
-_KEY = "emomucs"
-#: Bundle shipped inside the package and used when no model is configured.
-DEFAULT_BUNDLE = Path(__file__).parent / "models" / "emomucs-default.safetensors"
+_KEY = HEADER_KEY
 
 
 class BundleError(Exception):

@@ -80,3 +80,25 @@ def test_corrupt_or_foreign_files_are_rejected(tmp_path, damage):
 def test_missing_bundle_names_the_file(tmp_path):
     with pytest.raises(BundleError, match="not found"):
         load_bundle(tmp_path / "nope.safetensors")
+
+
+def test_bundle_id_is_read_from_the_file_without_torch(tmp_path):
+    """The plugin's torch-free id equals the loaded bundle's, for the built-in model and a saved one."""
+    import subprocess
+    import sys
+
+    from emomucs_core.bundle_id import bundle_id
+
+    saved = make_bundle().save(tmp_path / "b.safetensors")
+    assert bundle_id(saved) == load_bundle(saved).id
+    assert bundle_id() == load_bundle().id
+    changed = make_bundle()
+    with torch.no_grad():
+        next(changed.model.parameters()).add_(1.0)
+    assert bundle_id(changed.save(tmp_path / "c.safetensors")) != bundle_id(saved)
+    code = "import sys; from emomucs_core.bundle_id import bundle_id; bundle_id(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"x": torch.zeros(2)}, str(foreign))
+    with pytest.raises(ValueError, match="not an emomucs bundle"):
+        bundle_id(foreign)

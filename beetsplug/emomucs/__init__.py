@@ -67,7 +67,7 @@ class EmoMucsPlugin(BeetsPlugin):
                 "device": "auto",
                 "demucs_repo": None,
                 "windows": 3,
-                "batch_size": 4,
+                "batch_size": 0,  # windows per batch; 0: the predictor's rule
                 "threads": 2,
                 "jobs": 0,  # worker processes; 0: one per core
                 "separator": None,  # None: the separator the bundle was trained with
@@ -154,6 +154,14 @@ class EmoMucsPlugin(BeetsPlugin):
 
     @property
     def model_id(self) -> str:
+        """The configured model's id, read from its file without torch until the model is loaded."""
+        if self._bundle is None:
+            from emomucs_core.bundle_id import bundle_id
+
+            try:
+                return bundle_id(self._path_option("model"))
+            except (OSError, ValueError, KeyError):
+                pass  # loading it gives the one-line reason
         return self.bundle().id
 
     def model_description(self) -> str:
