@@ -169,15 +169,12 @@ class FeatureCache:
         missing = tuple(s for s in sources if s not in stored)
         with AudioFile(clip_path) as audio:
             chosen = choose_windows(audio, windows, window_seconds)
-            if separator is not None and separator.analyses_spans:  # as the predictor reads them
+            if separator is not None and separator.analyses_spans:  # read as the predictor reads them
                 chosen, spans = read_spans(audio, chosen, mel.hop_length / mel.samplerate, separator.span_rate)
+                length = int(round(window_seconds * separator.span_rate))
+                feats = span_stem_features(spans, length, missing, separator, mel)
             else:
-                batch = np.stack([read_window(audio, w) for w in chosen])
-        if separator is not None and separator.analyses_spans:
-            length = int(round(window_seconds * separator.span_rate))
-            feats = span_stem_features(spans, length, missing, separator, mel)
-        else:
-            feats = stem_features(batch, missing, separator, mel)
+                feats = stem_features(np.stack([read_window(audio, w) for w in chosen]), missing, separator, mel)
         stored.update({s: f.astype(np.float16) for s, f in feats.items()})
         stored["starts"] = np.array([w.start for w in chosen], dtype=np.float64)
         self.save(key, stored)
