@@ -35,7 +35,12 @@ networks of element-wise minima and maxima over whole batches of windows
 (``benchmarks/bench_separators.py``, CPU time on a busy 2-core machine): about
 70 ms for v2 against 640 ms for v1's stem audio and log-mels.
 
-Both are deterministic for a given machine; REPET-SIM's pick among frames that
+``offline:v3`` (:class:`SpanFeatureSeparator`, the built-in model's) is
+``offline:v2`` run once per span of overlapping windows (a 30-s clip's three
+20-s windows are one 27-s span, read in mono at 22,050 Hz), each window taking
+its frames of the span's features: about a third of the work on short tracks.
+
+All are deterministic for a given machine; REPET-SIM's pick among frames that
 are almost equally similar can follow floating-point rounding (BLAS, threads),
 which moves rare cells of the vocals (mean change 0.001 dB when measured).
 """
