@@ -184,6 +184,36 @@ def test_plain_log_lines_off_a_terminal(disk_library):
     assert "%|" not in run.stderr and run.stdout == ""
 
 
+def _claimed_and_unlocked(claims: Path) -> bool:
+    """A run has written its claim and left the claims folder's lock (so freezing it now blocks no one)."""
+    if not list(claims.glob("run-*.json")):
+        return False
+    with open(claims / ".lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return True
+
+
+def test_a_run_suspended_inside_the_claims_lock_stops_others_with_one_line(tmp_path):
+    """Ctrl-Z on a run while it holds the claims folder's lock: another run gives up after the wait, saying why."""
+    from beetsplug.emomucs.claims import Claim
+    from beetsplug.emomucs.errors import SetupError
+
+    db = tmp_path / "library.db"
+    db.write_bytes(b"")
+    held = Claim(str(db))
+    os.makedirs(held.folder)
+    with held._folder_lock():  # as a suspended run would hold it
+        started = time.monotonic()
+        with pytest.raises(SetupError, match=r"held .*\.lock for 0.3 s \(is one suspended with Ctrl-Z\?\)"):
+            Claim(str(db), lock_wait=0.3).take([1, 2])
+        assert time.monotonic() - started < 5
+    assert Claim(str(db), lock_wait=0.3).take([1, 2]) == set()  # free again: claimed at once
+
+
 def test_two_concurrent_runs_never_analyse_one_item_twice(disk_library):
     """The first run is frozen (SIGSTOP) while it holds its claim: the second skips its items."""
     config, db = disk_library
@@ -192,7 +222,7 @@ def test_two_concurrent_runs_never_analyse_one_item_twice(disk_library):
                              stderr=subprocess.PIPE, text=True, env=beet_env())
     try:
         deadline = time.monotonic() + 300
-        while not list(claims.glob("run-*.json")) and first.poll() is None and time.monotonic() < deadline:
+        while not _claimed_and_unlocked(claims) and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         first.send_signal(signal.SIGSTOP)
         assert first.poll() is None, "the first run ended before it could be frozen"

@@ -5,14 +5,17 @@ Each run writes the ids of the items it is about to analyse to a claim file in
 it ends; another run skips the items of every claim whose lock is still held.
 A claim whose run died (lock free) is stale and removed. Reading the claims and
 writing one's own happen under a folder-wide lock, so two runs starting at the
-same moment cannot both take the same items. POSIX only (``fcntl``); elsewhere,
-and for in-memory libraries, nothing is claimed.
+same moment cannot both take the same items; a run that cannot get that lock
+within :data:`LOCK_WAIT` seconds (another run suspended inside it, e.g. by
+Ctrl-Z) stops with one line instead of waiting for ever. POSIX only
+(``fcntl``); elsewhere, and for in-memory libraries, nothing is claimed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable
 from contextlib import contextmanager
 from typing import Iterator
@@ -22,12 +25,18 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
+from .errors import SetupError
+
+#: Seconds a run waits for the claims folder's lock before it gives up.
+LOCK_WAIT = 30.0
+
 
 class Claim:
     """This run's claim on some items of the library whose database is ``db_path``."""
 
-    def __init__(self, db_path: str | bytes | None):
+    def __init__(self, db_path: str | bytes | None, *, lock_wait: float = LOCK_WAIT):
         db_path = os.fsdecode(db_path) if db_path else ""
+        self.lock_wait = lock_wait
         usable = fcntl is not None and db_path and db_path != ":memory:" and os.path.isfile(db_path)
         self.folder = f"{db_path}.emomucs-claims" if usable else None
         self._file = None
@@ -66,8 +75,18 @@ class Claim:
 
     @contextmanager
     def _folder_lock(self) -> Iterator[None]:
-        with open(os.path.join(self.folder, ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        path = os.path.join(self.folder, ".lock")
+        deadline = time.monotonic() + self.lock_wait
+        with open(path, "a") as lock:
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise SetupError(f"another emomucs run has held {path} for {self.lock_wait:g} s "
+                                         "(is one suspended with Ctrl-Z?); try again when it has ended") from None
+                    time.sleep(0.05)
             yield
 
     def _claimed_by_others(self) -> set[int]:
