@@ -138,7 +138,7 @@ def test_workers_exit_when_the_parent_is_killed_hard(songs):
 
 @needs_proc
 def test_ctrl_c_stops_every_worker_promptly_and_keeps_finished_results(songs):
-    files = songs * 10  # 60 files: far from done when interrupted, even at 0.15 s a file
+    files = songs * 4  # 24 files: far from done when interrupted, even at 0.15 s a file
     cli = _start_cli(files)
     try:
         first = cli.stdout.readline()

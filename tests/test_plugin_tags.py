@@ -215,6 +215,8 @@ def test_sigint_on_the_tag_write_as_reproduced_with_strace(tmp_path):
         )
         if "ptrace" in run.stderr or "Operation not permitted" in run.stderr:
             pytest.skip(f"strace cannot trace here: {run.stderr.strip().splitlines()[0]}")
+        if run.returncode == 0 and not run.stderr:  # seen in a full-suite run: no write() reached the signal
+            pytest.skip(f"strace's SIGINT did not land in the {mode} tag write here (the run ended normally)")
         assert run.returncode != 0 and "KeyboardInterrupt" in run.stderr, run.stderr
         outcome[mode] = (digest(path) == before, read_tags(path), sorted(os.listdir(folder)))
     # In place, the interrupted write damages the file (the bug); the safe write leaves it whole.
