@@ -106,7 +106,13 @@ def _start_cli(files: list[Path]) -> subprocess.Popen:
         [sys.executable, "-m", "emomucs_core.cli", "predict", *map(str, files), "--jobs", "2", "--json",
          "--device", "cpu"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=default_sigint,
     )
+
+
+def default_sigint() -> None:
+    """In the child: Ctrl-C's default action, even when this test runs with SIGINT ignored (a background job)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_until_gone(pgid: int, seconds: float) -> list[int]:
