@@ -502,16 +502,18 @@ def merge_windows(windows: list[Window], step: float) -> list[Span]:
 
 def read_spans(
     audio: AudioFile, windows: list[Window], step: float, samplerate: int = SEPARATION_RATE
-) -> tuple[list[Window], list[tuple[np.ndarray, list[int]]]]:
-    """Read overlapping windows once, as spans (:func:`merge_windows`), in mono.
+) -> tuple[list[Window], list[tuple[np.ndarray, list[int]]], int]:
+    """Read overlapping windows (of one length) once, as spans (:func:`merge_windows`), in mono.
 
-    Returns the windows with their moved starts, and per span its audio
-    (mono float32 ``(1, n)``, :func:`read_window`) with each window's start in it (samples).
+    Returns the windows with their moved starts; per span its audio (mono float32
+    ``(1, n)``, :func:`read_window`) with each window's start in it (samples); and the
+    length of a window in samples (as :func:`read_window` would read it).
     """
     spans = merge_windows(windows, step)
     moved = [w for span in spans for w in span.windows]
+    length = int(round(windows[0].duration * samplerate))
     return moved, [(read_window(audio, span.read, samplerate, mono=True), span.sample_offsets(samplerate))
-                   for span in spans]
+                   for span in spans], length
 
 
 def loop_to_length(audio: np.ndarray, n: int, crossfade: int) -> np.ndarray:

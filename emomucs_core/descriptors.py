@@ -36,6 +36,11 @@ Groups computed from the chroma rows (:data:`TONAL_GROUPS`, 55 values; key-invar
 - ``salience``: pitch salience as chroma peakiness: per frame the largest share,
   the normalised entropy and the flatness, mean and std of each (6).
 
+The chroma groups read at most :data:`TONAL_FRAME_RATE` frames per second: finer
+chroma rows (``offline:v4``'s, interpolated onto 11.6-ms frames) are read every
+``round(frame_rate / TONAL_FRAME_RATE)``-th frame, which for ``offline:v4`` are
+exactly the frames of its 2048-point chroma STFT. Harmony changes far slower.
+
 Parts that need a longer window than given (a modulation band with no frequency
 bin, a beat period longer than the window) are 0 before the log / as peak and lag.
 A silent window gives a flat chroma: correlations are 0, never NaN.
@@ -50,7 +55,7 @@ import torch
 import torch.nn.functional as F
 
 #: Bumped whenever a descriptor's computation changes (keys of stored descriptor tables).
-VERSION = 2
+VERSION = 3
 N_MFCC = 20
 MOD_BANDS = 16
 #: Edges (Hz) of the modulation-frequency bands.
@@ -75,6 +80,8 @@ CHANGE_STEP_SECONDS = 0.25
 #: Roughness of interval classes 1..6 (m2/M7, M2/m7, m3/M6, M3/m6, P4/P5, tritone), after
 #: the usual consonance ranking (Malmberg 1918; Huron 1994), scaled to [0, 1].
 INTERVAL_ROUGHNESS = (1.0, 0.6, 0.25, 0.15, 0.05, 0.5)
+#: Frames per second the chroma groups read at most (hop 512 at 22,050 Hz).
+TONAL_FRAME_RATE = 22050 / 512
 #: Frames whose chroma energy is below this (dB) carry no harmony (weight 0).
 CHROMA_FLOOR_DB = -70.0
 
@@ -127,7 +134,8 @@ def window_descriptors(
     if any(g in TIMBRE_GROUPS for g in groups):
         out.update(_timbre(features[:, :n_mels], frame_rate))
     if any(g in TONAL_GROUPS for g in groups):
-        out.update(_tonal(features[:, n_mels:], frame_rate))
+        step = max(1, round(frame_rate / TONAL_FRAME_RATE))
+        out.update(_tonal(features[:, n_mels:, ::step], frame_rate / step))
     return torch.cat([out[g] for g in groups], dim=-1)
 
 

@@ -9,12 +9,13 @@ that has the power of each stem (``offline:v2``) skips the audio entirely.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
 import numpy as np
 import soxr
 import torch
+import torch.nn.functional as F
 
 from .filterbanks import chroma_filterbank, mel_filterbank
 
@@ -25,6 +26,10 @@ class MelParams:
 
     n_chroma : chroma rows after the mel rows (0: log-mel only, as in the paper and ``offline:v1``).
     amin : floor of the power before dB; a silent stem is ``10*log10(amin)`` dB everywhere.
+    chroma_n_fft, chroma_hop_length : FFT length and hop of the chroma rows when they are not
+        ``n_fft`` and ``hop_length`` (0: the same): short frames for the mel rows' timing, long ones
+        for the chroma's pitch resolution. A longer chroma hop (a multiple of ``hop_length``) is
+        interpolated linearly onto the mel rows' frames.
     """
 
     samplerate: int = 22050
@@ -33,6 +38,8 @@ class MelParams:
     n_mels: int = 96
     amin: float = 1e-10
     n_chroma: int = 0
+    chroma_n_fft: int = 0
+    chroma_hop_length: int = 0
 
     def frames(self, seconds: float) -> int:
         """Number of frames for ``seconds`` of audio (centred STFT)."""
@@ -49,13 +56,22 @@ class MelParams:
         return self.n_mels + self.n_chroma
 
     @property
+    def chroma_stft(self) -> "MelParams":
+        """These parameters with the chroma rows' FFT length as ``n_fft`` (``self`` if they share one)."""
+        if not (self.chroma_n_fft or self.chroma_hop_length):
+            return self
+        return replace(self, n_fft=self.chroma_n_fft or self.n_fft, hop_length=self.chroma_hop_length or self.hop_length,
+                       chroma_n_fft=0, chroma_hop_length=0)
+
+    @property
     def silence_db(self) -> float:
         return float(10 * np.log10(self.amin))
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        if not self.n_chroma:  # keys (cache, bundles) of chroma-free features stay as before
-            del out["n_chroma"]
+        for key in ("n_chroma", "chroma_n_fft", "chroma_hop_length"):  # keys (cache, bundles) of older features stay as before
+            if not out[key]:
+                del out[key]
         return out
 
 
@@ -89,23 +105,49 @@ def power_spectrogram(mono: np.ndarray, params: MelParams = MelParams()) -> torc
     return spec.real.square() + spec.imag.square()
 
 
-def features_from_power(power: torch.Tensor, params: MelParams = MelParams()) -> np.ndarray:
+def features_from_power(
+    power: torch.Tensor, params: MelParams = MelParams(), chroma_power: torch.Tensor | None = None
+) -> np.ndarray:
     """Feature array ``(..., n_mels + n_chroma, frames)`` (dB, float32) of a power spectrogram.
 
     ``power`` has shape ``(..., bins, frames)`` at ``params.samplerate``, with
     ``bins >= n_fft // 2 + 1``: rows past ``n_fft // 2`` must be zero (padding).
+    With ``params.chroma_n_fft`` or ``chroma_hop_length``, the chroma rows come from
+    ``chroma_power``, the power spectrogram of ``params.chroma_stft`` (interpolated in time onto
+    ``power``'s frames).
     Mel filters equal librosa's (Slaney), chroma filters ``librosa.filters.chroma``
     (C first, its default octave weighting; both built by :mod:`.filterbanks`),
     so the mel rows equal ``librosa.power_to_db(librosa.feature.melspectrogram(...))``.
     """
-    mel_blocks, chroma_fb = _filterbanks(params, power.shape[-2])
     power = power.float()
+    mel_blocks = _mel_blocks(params, power.shape[-2])
     mel = torch.cat([weights @ power[..., lo:hi, :] for lo, hi, weights in mel_blocks], dim=-2)
     mel = 10.0 * torch.log10(mel.clamp_min(params.amin))
-    if chroma_fb is None:
+    if not params.n_chroma:
         return mel.numpy()
-    chroma = 10.0 * torch.log10(chroma_fb @ power + params.amin)
+    if params.chroma_stft is not params:
+        if chroma_power is None:
+            raise ValueError(f"chroma rows need a {params.chroma_n_fft}-point power spectrogram")
+        power = chroma_power.float()
+    chroma = _chroma_filters(params.chroma_stft, power.shape[-2]) @ power
+    if params.chroma_stft.hop_length != params.hop_length:
+        chroma = interpolate_frames(chroma, params.chroma_stft.hop_length // params.hop_length, mel.shape[-1])
+    chroma = 10.0 * torch.log10(chroma + params.amin)
     return torch.cat([mel, chroma], dim=-2).numpy()
+
+
+def interpolate_frames(x: torch.Tensor, step: int, frames: int) -> torch.Tensor:
+    """``(..., T)`` frames ``step`` output frames apart, linearly interpolated onto ``frames`` output frames.
+
+    Output frame ``o`` lies at input frame ``o / step``; past the last input frame, it is held.
+    """
+    extra = -(-(frames - 1) // step) - (x.shape[-1] - 1)  # input frames missing to reach the last output frame
+    if extra > 0:  # hold the last frame
+        x = torch.cat([x, x[..., -1:].expand(*x.shape[:-1], extra)], dim=-1)
+    flat = x.reshape(-1, 1, x.shape[-1])
+    size = (x.shape[-1] - 1) * step + 1
+    out = F.interpolate(flat, size=size, mode="linear", align_corners=True) if size > 1 else flat
+    return out[..., :frames].reshape(*x.shape[:-1], frames)
 
 
 def log_mel(mono: np.ndarray, params: MelParams = MelParams()) -> np.ndarray:
@@ -114,7 +156,8 @@ def log_mel(mono: np.ndarray, params: MelParams = MelParams()) -> np.ndarray:
     Returns float32 ``(..., n_mels + n_chroma, 1 + n // hop_length)`` in dB (reference
     power 1.0: a full-scale sine is about 0 dB, silence is ``params.silence_db``).
     """
-    return features_from_power(power_spectrogram(mono, params), params)
+    chroma_power = power_spectrogram(mono, params.chroma_stft) if params.chroma_stft is not params else None
+    return features_from_power(power_spectrogram(mono, params), params, chroma_power)
 
 
 def features_from_audio(
@@ -137,12 +180,11 @@ _MEL_BLOCK = 4
 
 
 @lru_cache(maxsize=8)
-def _filterbanks(params: MelParams, bins: int) -> tuple[list[tuple[int, int, torch.Tensor]], torch.Tensor | None]:
-    """Mel filters (Slaney) as banded blocks ``[(lo, hi, (rows, hi - lo))]`` and chroma filters ``(n_chroma, bins)``.
+def _mel_blocks(params: MelParams, bins: int) -> list[tuple[int, int, torch.Tensor]]:
+    """Mel filters (Slaney) as banded blocks ``[(lo, hi, (rows, hi - lo))]``.
 
     A block of :data:`_MEL_BLOCK` consecutive mel filters is non-zero on bins
-    ``lo:hi`` only, so the mel rows cost about a tenth of a dense product;
-    the chroma filters (zero past ``n_fft // 2``) are dense.
+    ``lo:hi`` only, so the mel rows cost about a tenth of a dense product.
     """
     mel = mel_filterbank(params.samplerate, params.n_fft, params.n_mels)
     if bins < mel.shape[1]:
@@ -153,8 +195,13 @@ def _filterbanks(params: MelParams, bins: int) -> tuple[list[tuple[int, int, tor
         used = np.flatnonzero(weights.any(axis=0))
         lo, hi = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
         blocks.append((lo, hi, torch.from_numpy(np.ascontiguousarray(weights[:, lo:hi]))))
-    chroma = None
-    if params.n_chroma:
-        fb = chroma_filterbank(params.samplerate, params.n_fft, params.n_chroma)
-        chroma = torch.from_numpy(np.pad(fb, ((0, 0), (0, bins - fb.shape[1]))))
-    return blocks, chroma
+    return blocks
+
+
+@lru_cache(maxsize=8)
+def _chroma_filters(params: MelParams, bins: int) -> torch.Tensor:
+    """Chroma filters ``(n_chroma, bins)`` of ``params.n_fft`` (dense; zero past ``n_fft // 2``)."""
+    fb = chroma_filterbank(params.samplerate, params.n_fft, params.n_chroma)
+    if bins < fb.shape[1]:
+        raise ValueError(f"power has {bins} bins, fewer than the {fb.shape[1]} of a {params.n_fft}-point STFT")
+    return torch.from_numpy(np.pad(fb, ((0, 0), (0, bins - fb.shape[1]))))

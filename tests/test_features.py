@@ -5,8 +5,11 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from emomucs_core.features import MelParams, features_from_audio, log_mel
-from emomucs_core.separators import V2_PARAMS, feature_params
+import pytest
+import torch
+
+from emomucs_core.features import MelParams, features_from_audio, interpolate_frames, log_mel
+from emomucs_core.separators import V2_PARAMS, V4_PARAMS, feature_params
 from emomucs_core.testing import synth_music
 
 
@@ -40,4 +43,27 @@ def test_params_in_keys_and_per_separator():
     assert MelParams(**V2_PARAMS.to_dict()) == V2_PARAMS and V2_PARAMS.rows == 108
     assert V2_PARAMS.frame_rate > 32  # the descriptors' modulation bands reach 16 Hz
     assert feature_params("offline:v2") == V2_PARAMS
+    assert feature_params("offline:v4") == V4_PARAMS and MelParams(**V4_PARAMS.to_dict()) == V4_PARAMS
+    assert "chroma_n_fft" not in V2_PARAMS.to_dict() and "chroma_hop_length" not in V2_PARAMS.to_dict()
     assert feature_params("offline") == feature_params("demucs:htdemucs") == feature_params(None) == MelParams()
+
+
+def test_chroma_rows_of_their_own_stft_follow_the_mel_frames():
+    """``offline:v4``'s features: mel rows of a 512-point STFT every 256 samples, chroma rows of a
+    2048-point STFT every 512 samples, interpolated onto the mel frames."""
+    mono = synth_music(4.0, 22050, channels=1, seed=3)[:, 0]
+    feats = log_mel(mono, V4_PARAMS)
+    assert feats.shape == (108, V4_PARAMS.frames(4.0)) and V4_PARAMS.frame_rate == 2 * V2_PARAMS.frame_rate
+    np.testing.assert_array_equal(feats[:96], log_mel(mono, MelParams()))  # the paper's mel rows
+    coarse = log_mel(mono, V2_PARAMS)[96:]
+    power = 10 ** (feats[96:] / 10)
+    np.testing.assert_allclose(feats[96:, ::2], coarse, atol=1e-3)  # even frames are the coarse frames
+    between = 10 * np.log10((10 ** (coarse[:, :-1] / 10) + 10 ** (coarse[:, 1:] / 10)) / 2)
+    np.testing.assert_allclose(10 * np.log10(power[:, 1:-1:2]), between[:, : power[:, 1:-1:2].shape[1]], atol=1e-3)
+
+
+def test_interpolate_frames_places_output_frame_o_at_input_frame_o_over_step():
+    x = torch.tensor([[0.0, 2.0, 4.0, 10.0]])
+    assert interpolate_frames(x, 2, 7).tolist() == [[0.0, 1.0, 2.0, 3.0, 4.0, 7.0, 10.0]]
+    assert interpolate_frames(x, 2, 10).tolist() == [[0.0, 1.0, 2.0, 3.0, 4.0, 7.0, 10.0, 10.0, 10.0, 10.0]]  # held
+    assert interpolate_frames(x, 1, 4).tolist() == x.tolist()

@@ -9,7 +9,7 @@ import torch
 from emomucs_core.features import features_from_audio, power_spectrogram, to_mono
 from emomucs_core.separators import SEPARATION_RATE, SOURCES, SeparatorError, make_separator
 from emomucs_core.separators.offline import (
-    V2_PARAMS, MaskedFeatureSeparator, OfflineSeparator, median9, stem_masks,
+    V2_PARAMS, V4_PARAMS, MaskedFeatureSeparator, OfflineSeparator, band_shares, median9, stem_masks,
 )
 from emomucs_core.testing import synth_music
 
@@ -203,8 +203,8 @@ def test_v2_silence_is_the_silence_level_and_windows_are_independent(v2):
 
 def test_registry_and_options():
     assert make_separator({"backend": "offline", "model": "v2"}).id == "offline:v2"
-    with pytest.raises(SeparatorError, match="unknown offline separator 'v4'"):
-        make_separator("offline:v4")
+    with pytest.raises(SeparatorError, match="unknown offline separator 'v9'"):
+        make_separator("offline:v9")
     with pytest.raises(SeparatorError, match="takes no option 'repo'"):
         make_separator("offline:v2", repo="/somewhere")
     with pytest.raises(SeparatorError, match="takes no option 'shifts'"):
@@ -244,3 +244,56 @@ def test_only_v3_analyses_spans():
     assert not make_separator("offline:v2").analyses_spans
     with pytest.raises(SeparatorError, match="one by one"):
         make_separator("offline:v1").span_features(np.zeros((2, SR), np.float32), [0], SR, ("mix",), V2)
+
+
+# -- offline:v4: v3's masks, the mel rows of a 512-point STFT --------------------
+def test_v4_mix_is_the_audio_path_and_stems_partition_it():
+    v4 = make_separator("offline:v4")
+    rate = v4.span_rate
+    x = np.ascontiguousarray(synth_music(8, rate, seed=7, drums=True).T, dtype=np.float32)
+    length = 6 * rate
+    offsets = [0, 86 * V4_PARAMS.hop_length]
+    out = v4.span_features(x, offsets, length, ("mix",) + SOURCES, V4_PARAMS)
+    assert v4.id == "offline:v4" and v4.analyses_spans and v4.feature_params == V4_PARAMS
+    for f in out.values():
+        assert f.shape == (2, V4_PARAMS.rows, V4_PARAMS.frames(6.0)) and np.isfinite(f).all()
+    own = features_from_audio(x[:, offsets[1] : offsets[1] + length][None], rate, V4_PARAMS)[0]
+    inner = slice(8, -8)  # edge frames see the span around the window
+    np.testing.assert_allclose(out["mix"][1][:, inner], own[:, inner], atol=1e-3)
+    mix = _power(out["mix"])
+    stems = [_power(out[s]) for s in SOURCES]
+    assert all(0 < p < mix for p in stems) and 0.3 * mix < sum(stems) <= 1.0001 * mix
+    with pytest.raises(ValueError, match="multiples"):
+        v4.span_features(x, [0, 128], length, ("mix",), V4_PARAMS)
+
+
+def test_v4_drum_onsets_keep_the_short_frames_timing():
+    """A click over a held tone: v4's drum rows hold it to one 11.6-ms frame; v3's 93-ms frames spread it."""
+    rate = 22050
+    x = 0.2 * np.sin(2 * np.pi * 220.0 * np.arange(4 * rate) / rate).astype(np.float32)[None]
+    clicks = np.arange(22 * 512, x.shape[-1] - rate // 4, 22 * 512)  # every 0.51 s, on both hops' frames
+    x[0, clicks] += 1.0
+    around = {}
+    for sid, params in (("offline:v4", V4_PARAMS), ("offline:v3", V2_PARAMS)):
+        drums = make_separator(sid).span_features(x, [0], x.shape[-1], ("drums",), params)["drums"][0]
+        energy = 10 * np.log10((10 ** (drums[: params.n_mels].astype(np.float64) / 10)).sum(axis=0))
+        frames = [round(c / params.hop_length) for c in clicks]
+        assert all(int(np.argmax(energy[f - 4 : f + 5])) == 4 for f in frames), sid  # the peak is the click's frame
+        around[sid] = max(energy[f + d] - energy[f] for f in frames for d in (-1, 1))  # dB, next frames
+        between = [energy[f + 8 : f + 12].max() - energy[f] for f in frames]  # 90-140 ms (v4), 190-280 ms (v3) later
+        assert max(between) < -15, sid  # the tone stays out of the drums
+    assert around["offline:v4"] < -10 and around["offline:v3"] > -7  # 11.6 ms away: 23 ms, half the 93-ms frame
+
+
+def test_band_shares_are_the_stems_share_of_the_power_around_each_bin():
+    power = torch.zeros(1, 1025, 3)
+    power[0, 400] = 1.0  # one long bin: short bin 100 (at 4 x 100) sees it, and so does no other
+    power[0, 40:48] = 2.0  # long bins 40-47: short bins 10 and 11 see them
+    stems = torch.zeros(1, 2, 1026, 3)
+    stems[0, 0, 400] = 0.25
+    stems[0, 1, 40:44] = 2.0  # all the power of 40-43 in stem 1
+    shares = band_shares(stems, power, 4)
+    assert shares.shape == (1, 2, 257, 3)
+    assert torch.allclose(shares[0, :, 100, 0], torch.tensor([0.25, 0.0]))
+    assert torch.allclose(shares[0, 1, 10:13, 0], torch.tensor([1.0, 0.5, 0.0]))  # long bins 36-43, 40-47, 44-51
+    assert float(shares[0, :, 50].abs().max()) == 0  # no power: share 0

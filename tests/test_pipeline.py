@@ -14,7 +14,7 @@ from emomucs_core.features import MelParams
 from emomucs_core.nets import EmoMucs, NetConfig
 from emomucs_core.pipeline import InferenceStep, stem_features
 from emomucs_core.predictor import Predictor
-from emomucs_core.separators import SOURCES, V2_PARAMS, make_separator
+from emomucs_core.separators import SOURCES, V2_PARAMS, V4_PARAMS, make_separator
 from emomucs_core.testing import synth_music, write_audio
 from emomucs_core.training import load_feature_set, train_final
 
@@ -114,25 +114,26 @@ def test_a_demucs_weights_folder_does_not_stop_other_separators(tmp_path):
     assert predictor.separator.id == "offline:v1"
 
 
-def test_offline_v3_spans_are_read_alike_by_cache_builder_and_predictor(clips, tmp_path):
+@pytest.mark.parametrize("separator_id, params", [("offline:v3", V2_PARAMS), ("offline:v4", V4_PARAMS)])
+def test_span_separators_read_alike_in_cache_builder_and_predictor(clips, tmp_path, separator_id, params):
     """A 30-s song's three overlapping windows: one span, the same features and starts in the cache and the predictor."""
-    sep = make_separator("offline:v3")
+    sep = make_separator(separator_id)
     cache = FeatureCache(tmp_path / "cache")
     build_cache(clips, cache, sep, SOURCES, windows=1)
     data, _ = load_feature_set(clips, cache, sep.id, SOURCES, windows=1)
-    bundle = train_final(data, "desc-early-freeze-quadrant-linear", separator=sep.spec, name="v3test")
-    assert bundle.separator == {"backend": "offline", "model": "v3"}
+    bundle = train_final(data, "desc-early-freeze-quadrant-linear", separator=sep.spec, name="spantest")
+    assert bundle.separator == sep.spec and bundle.mel == params
     song = write_audio(tmp_path / "long.flac", synth_music(30, 44100, tempo=120, seed=7, drums=True), 44100)
 
     predictor = Predictor(bundle, windows=3, device="cpu")
     assert predictor.step.analyses_spans
     result = predictor.predict_one(song)
     cached = cache.get_or_compute(song, sep, SOURCES, windows=3)
-    stored = cache.load(cache.key(song, sep.id, _mel_params(V2_PARAMS, 3, 20.0)))
+    stored = cache.load(cache.key(song, sep.id, _mel_params(params, 3, 20.0)))
     assert result.ok and len(result.windows) == 3
     starts = [w["start"] for w in result.windows]
     assert starts == pytest.approx(list(stored["starts"]), abs=1e-3)
-    hops = np.diff(starts) / (V2_PARAMS.hop_length / V2_PARAMS.samplerate)
+    hops = np.diff(starts) / (params.hop_length / params.samplerate)
     assert hops == pytest.approx(np.round(hops), abs=0.05)  # every window a whole number of hops into the span
     unit, _, _ = predictor.step.from_features({s: cached[s].astype(np.float32) for s in SOURCES})
     np.testing.assert_allclose([[w["valence"], w["arousal"]] for w in result.windows], unit, atol=2e-3)

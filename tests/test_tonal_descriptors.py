@@ -82,3 +82,16 @@ def test_tonal_groups_need_chroma_rows():
         window_descriptors(torch.zeros(1, N_MELS, 100), RATE, ("key",))
     with pytest.raises(ValueError, match="unknown"):
         window_descriptors(torch.zeros(1, N_MELS, 100), RATE, ("timbre",))
+
+
+def test_finer_chroma_rows_are_read_at_the_tonal_frame_rate():
+    """``offline:v4``'s features (86 frames/s, chroma interpolated between its 43 frames/s): the chroma groups
+    read every second frame, the chroma STFT's own, and equal the descriptors of those frames."""
+    coarse = window([0, 4, 7], [2, 5, 9], [7, 11, 2], frames=200)
+    fine = torch.nn.functional.interpolate(coarse, size=399, mode="linear", align_corners=True)
+    assert torch.equal(fine[..., ::2], coarse)
+    at_fine = window_descriptors(fine, 2 * RATE, TONAL_GROUPS, n_mels=N_MELS)
+    torch.testing.assert_close(at_fine, window_descriptors(coarse, RATE, TONAL_GROUPS, n_mels=N_MELS))
+    # The timbre groups read every frame.
+    assert not torch.equal(window_descriptors(fine, 2 * RATE, ("flux",), n_mels=N_MELS),
+                           window_descriptors(coarse, RATE, ("flux",), n_mels=N_MELS))

@@ -9,7 +9,8 @@ an id or from a bundle's spec (``{"backend": ..., "model": ...}``):
   stem audio; ``offline:v2`` (:class:`~.offline.MaskedFeatureSeparator`): the same
   kind of masks on one mono STFT, stem features only (no stem audio, about 10x cheaper);
   ``offline:v3`` (:class:`~.offline.SpanFeatureSeparator`): ``offline:v2`` run once over the
-  overlapping windows of a track (a span) instead of once per window.
+  overlapping windows of a track (a span) instead of once per window; ``offline:v4``
+  (:class:`~.offline.FineSpanSeparator`): ``offline:v3`` with mel rows from a 512-point STFT.
 - ``spleeter`` / ``spleeter:2stems`` (:class:`~.spleeter.SpleeterSeparator`): vocals
   from Spleeter's pretrained U-Net, the rest from ``offline:v1``'s masks.
 """
@@ -22,16 +23,18 @@ from typing import Any, Mapping
 from ..features import MelParams
 from .base import SEPARATION_RATE, SOURCES, Separator, SeparatorError
 from .demucs import DemucsSeparator, load_demucs
-from .offline import V2_PARAMS, MaskedFeatureSeparator, OfflineSeparator, SpanFeatureSeparator
+from .offline import (V2_PARAMS, V4_PARAMS, FineSpanSeparator, MaskedFeatureSeparator, OfflineSeparator,
+                      SpanFeatureSeparator)
 from .spleeter import SpleeterSeparator
 
-__all__ = ["BACKENDS", "SEPARATION_RATE", "SOURCES", "Separator", "SeparatorError", "V2_PARAMS",
+__all__ = ["BACKENDS", "SEPARATION_RATE", "SOURCES", "Separator", "SeparatorError", "V2_PARAMS", "V4_PARAMS",
            "feature_params", "load_demucs", "make_separator", "parse_id"]
 
 #: Backend name -> {model: class}; the model ``None`` entry takes any model name (passed as ``model``).
 BACKENDS: dict[str, dict[str | None, type[Separator]]] = {
     "demucs": {None: DemucsSeparator},
-    "offline": {"v1": OfflineSeparator, "v2": MaskedFeatureSeparator, "v3": SpanFeatureSeparator},
+    "offline": {"v1": OfflineSeparator, "v2": MaskedFeatureSeparator, "v3": SpanFeatureSeparator,
+                "v4": FineSpanSeparator},
     "spleeter": {"2stems": SpleeterSeparator},
 }
 #: Model used when an id names only the backend.

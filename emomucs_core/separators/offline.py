@@ -1,6 +1,6 @@
-"""Weight-free approximations of Demucs' four-source split: ``offline:v1`` and ``offline:v2``.
+"""Weight-free approximations of Demucs' four-source split: ``offline:v1`` to ``offline:v4``.
 
-Both need no trained model, so they work where Demucs weights cannot be
+All need no trained model, so they work where Demucs weights cannot be
 obtained. They are rough stand-ins for Demucs, built from textbook parts, one
 soft mask per source on the mixture STFT:
 
@@ -40,6 +40,13 @@ networks of element-wise minima and maxima over whole batches of windows
 20-s windows are one 27-s span, read in mono at 22,050 Hz), each window taking
 its frames of the span's features: about a third of the work on short tracks.
 
+``offline:v4`` (:class:`FineSpanSeparator`) is ``offline:v3`` with the mel rows
+of the paper's STFT (:data:`V4_PARAMS`: 512-point frames of 23 ms every 256
+samples, as ``offline:v1``'s stem log-mels) instead of the 93-ms frames the
+masks need: the masks and chroma rows are v3's; each bin of the short STFT
+takes each stem's share of the masked power around it (:func:`band_shares`),
+and the chroma rows are interpolated onto the short frames.
+
 All are deterministic for a given machine; REPET-SIM's pick among frames that
 are almost equally similar can follow floating-point rounding (BLAS, threads),
 which moves rare cells of the vocals (mean change 0.001 dB when measured).
@@ -53,7 +60,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..features import MelParams, features_from_power, power_spectrogram, to_mono
+from ..features import MelParams, features_from_power, interpolate_frames, power_spectrogram, to_mono
 from .base import SEPARATION_RATE, SOURCES, Separator, check_windows
 
 #: ``offline:v1`` STFT frame and hop at 44.1 kHz, in samples.
@@ -201,6 +208,10 @@ def repeating_background(mag: np.ndarray, width: int, neighbours: int = 15) -> n
 
 #: Feature parameters of ``offline:v2``: 22050 Hz mono, FFT 2048, hop 512, 96 mel bands + 12 chroma.
 V2_PARAMS = MelParams(n_fft=2048, hop_length=512, n_mels=96, n_chroma=12)
+#: Feature parameters of ``offline:v4``: mel rows of the paper's STFT (512-point frames of 23 ms every
+#: 256 samples, 11.6 ms), chroma rows (and masks) of ``offline:v3``'s (2048 points every 512 samples),
+#: interpolated onto the mel rows' frames.
+V4_PARAMS = MelParams(n_fft=512, hop_length=256, n_mels=96, n_chroma=12, chroma_n_fft=2048, chroma_hop_length=512)
 #: Mask grid cell of ``offline:v2``: about 46 ms x 21.5 Hz (pooled STFT cells).
 MASK_HOP_SECONDS = 2048 / 44100
 MASK_BIN_HZ = 21.5
@@ -240,14 +251,27 @@ class MaskedFeatureSeparator(Separator):
         return self._features(to_mono(windows, SEPARATION_RATE, params), sources, params)
 
     def _features(self, mono: np.ndarray, sources: Sequence[str], params: MelParams) -> dict[str, np.ndarray]:
-        """Features of mono ``(B, n)`` audio at ``params.samplerate``."""
-        power = power_spectrogram(mono, params)  # (B, bins, T)
-        out = {"mix": features_from_power(power, params)} if "mix" in sources else {}
+        """Features of mono ``(B, n)`` audio at ``params.samplerate``.
+
+        The masks come from the chroma rows' STFT (``params.chroma_stft``); with a shorter
+        STFT for the mel rows (``offline:v4``), each of its bins gets each stem's share of
+        the masked power around it (:func:`band_shares`), and the mel rows come from its power.
+        """
+        long = params.chroma_stft
+        power = power_spectrogram(mono, long)  # (B, bins, T)
+        short = power_spectrogram(mono, params) if long is not params else None
+        out = {"mix": features_from_power(power if short is None else short, params, power)} if "mix" in sources else {}
         stems = [s for s in sources if s != "mix"]
         if stems:
-            masks, bins_per_cell = stem_masks(power, params)
-            feats = features_from_power(masked_power(power, masks[:, [SOURCES.index(s) for s in stems]],
-                                                     bins_per_cell), params)
+            masks, bins_per_cell = stem_masks(power, long)
+            masks = masks[:, [SOURCES.index(s) for s in stems]]
+            stem_power = masked_power(power, masks, bins_per_cell)
+            if short is None:
+                feats = features_from_power(stem_power, params)
+            else:
+                shares = band_shares(stem_power, power, long.n_fft // params.n_fft)
+                gains = interpolate_frames(shares, long.hop_length // params.hop_length, short.shape[-1])
+                feats = features_from_power(short.unsqueeze(1) * gains, params, stem_power)
             out.update({s: feats[:, i] for i, s in enumerate(stems)})
         return out
 
@@ -285,6 +309,20 @@ class SpanFeatureSeparator(MaskedFeatureSeparator):
         return {s: np.stack([f[0, :, int(t) : int(t) + frames] for t in starts]) for s, f in feats.items()}
 
 
+class FineSpanSeparator(SpanFeatureSeparator):
+    """``offline:v4``: :class:`SpanFeatureSeparator` with the features of :data:`V4_PARAMS`.
+
+    The masks and chroma rows are those of ``offline:v3`` (a 2048-point STFT every
+    512 samples; masks on a 21.5 Hz x 46 ms grid); the mel rows come from a
+    512-point STFT of the same span every 256 samples, each bin scaled by each
+    stem's share of the masked power around it: the time resolution of
+    ``offline:v1``'s log-mels (23-ms frames every 11.6 ms) without its stem audio.
+    """
+
+    variant = "v4"
+    feature_params = V4_PARAMS
+
+
 def stem_masks(power: torch.Tensor, params: MelParams) -> tuple[torch.Tensor, int]:
     """Soft masks of a mono power spectrogram, one row per mask-grid cell of ``bins_per_cell`` bins.
 
@@ -318,6 +356,31 @@ def masked_power(power: torch.Tensor, masks: torch.Tensor, bins_per_cell: int) -
     cells = masks.shape[-2]
     padded = F.pad(power, (0, 0, 0, cells * bins_per_cell - bins)).view(batch, 1, cells, bins_per_cell, frames)
     return (padded * masks.square().unsqueeze(-2)).view(batch, masks.shape[1], -1, frames)
+
+
+def band_shares(stem_power: torch.Tensor, power: torch.Tensor, ratio: int) -> torch.Tensor:
+    """Each stem's share of the power around each bin of an STFT ``ratio`` times shorter.
+
+    ``stem_power`` ``(B, S, bins', T)`` (:func:`masked_power`) and ``power`` ``(B, bins, T)``
+    are on the long STFT; a bin ``k`` of the short one is at long bin ``k * ratio`` and
+    sees the long bins within ``ratio`` of it (about its main lobe), so its share is
+    the stems' power over the mixture's power there. Shares of all stems add up to at
+    most 1; 0 where there is no power. Returns ``(B, S, (bins - 1) // ratio + 1, T)``.
+    """
+    bins = (power.shape[-2] - 1) // ratio + 1
+    stems, total = _around(stem_power, ratio, bins), _around(power.unsqueeze(1), ratio, bins)
+    return (stems / total.clamp_min(torch.finfo(total.dtype).tiny)).clamp(max=1.0)
+
+
+def _around(x: torch.Tensor, ratio: int, bins: int) -> torch.Tensor:
+    """Sums of ``x`` ``(..., F, T)`` over rows ``k * ratio - ratio .. k * ratio + ratio - 1``, for ``k < bins``."""
+    full = x.shape[-2] // ratio
+    blocks = x[..., : full * ratio, :].unflatten(-2, (full, ratio)).sum(-2)  # (..., full, T)
+    if x.shape[-2] > full * ratio:
+        blocks = torch.cat([blocks, x[..., full * ratio :, :].sum(-2, keepdim=True)], dim=-2)
+    out = blocks[..., :bins, :].clone()
+    out[..., 1:, :] += blocks[..., : bins - 1, :]
+    return out
 
 
 def _upsample_time(x: torch.Tensor, factor: int) -> torch.Tensor:
