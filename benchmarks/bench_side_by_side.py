@@ -3,7 +3,10 @@
 Runs each command line as a user would, once per configuration, on every
 ``--every``-th audio file of ``--data`` (default: 60 of the 600 4q-dev clips):
 
-- ``emomucs predict --json --jobs N`` (N = all cores) and ``--jobs 1``;
+- ``emomucs predict --json --jobs N`` (N = all cores) and ``--jobs 1``, and
+  ``--jobs 1`` confined to one core (CPU affinity; Linux only): how throughput
+  grows with cores, where ``--jobs 1`` on all cores already keeps more than
+  one busy (decoding threads beside the analysis);
 - ``vibenet -f json`` (PyPI ``vibenet``, the ``bench`` extra; its ONNX weights
   ship inside the wheel), with its own defaults (one thread per core);
 - emomucs on one generated 5-minute and one 60-minute file, to show that peak
@@ -100,12 +103,14 @@ def _is_worker(pid: int) -> bool:
     return b"spawn_main" in cmd and b"resource_tracker" not in cmd
 
 
-def measure(name: str, cmd: list[str], tracks: int, count_ok) -> Run:
-    """Run ``cmd`` to the end, sampling the memory of its process tree; ``count_ok(stdout)`` counts results."""
+def measure(name: str, cmd: list[str], tracks: int, count_ok, cores: set[int] | None = None) -> Run:
+    """Run ``cmd`` to the end (on ``cores`` only, if given), sampling the memory of its process tree;
+    ``count_ok(stdout)`` counts results."""
     run = Run(name, tracks)
+    pin = (lambda: os.sched_setaffinity(0, cores)) if cores else None
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, preexec_fn=pin)
         peaks: dict[int, float] = {}
         workers: set[int] = set()
         seen_out = 0
@@ -223,6 +228,10 @@ def main() -> None:
     print_header()
     parallel = print_row(measure(f"emomucs, {args.jobs} workers", emomucs(files, args.jobs), len(files), _json_lines))
     single = print_row(measure("emomucs, 1 process", emomucs(files, 1), len(files), _json_lines))
+    one_core = None
+    if hasattr(os, "sched_setaffinity"):
+        core = {min(os.sched_getaffinity(0))}
+        one_core = print_row(measure("emomucs, 1 process on 1 core", emomucs(files, 1), len(files), _json_lines, core))
     other = print_row(measure("VibeNet 0.1 (defaults)", vibenet(files), len(files), _json_list)) if has_vibenet \
         else None
     print_row(measure("emomucs, one 30-s file", emomucs(files[:1], 1), 1, _json_lines))
@@ -237,6 +246,11 @@ def main() -> None:
     print(f"throughput, {args.jobs} workers vs 1 process: {single.wall / parallel.wall:.2f}x whole runs"
           + (f", {parallel.steady / single.steady:.2f}x after the first result" if parallel.steady and single.steady
              else ""))
+    if one_core is not None:
+        print(f"throughput, {args.jobs} workers on {args.jobs} cores vs 1 process on 1 core: "
+              f"{one_core.wall / parallel.wall:.2f}x whole runs"
+              + (f", {parallel.steady / one_core.steady:.2f}x after the first result"
+                 if parallel.steady and one_core.steady else ""))
     if parallel.loaded is not None and parallel.first is not None:
         print(f"first result {parallel.first - parallel.loaded:.1f} s after the model was loaded ({args.jobs} workers)")
     if other:

@@ -1,6 +1,6 @@
 """CPU time per track of each step of the default path, on real files, one thread.
 
-    python benchmarks/bench_track_steps.py --data ../shared/data/4q-dev [--every 60] [--separator offline:v3]
+    python benchmarks/bench_track_steps.py --data ../shared/data/4q-dev [--every 60] [--model FILE]
 
 Runs the steps of :class:`~emomucs_core.predictor.Predictor` one by one on every
 ``--every``-th audio file under ``--data`` (twice; the second pass is timed, so
@@ -59,11 +59,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of audio files")
     parser.add_argument("--every", type=int, default=60, help="take every N-th file")
-    parser.add_argument("--separator", default=None, help="default: the built-in model's")
+    parser.add_argument("--model", default=None, help="model bundle (default: the built-in model)")
+    parser.add_argument("--separator", default=None, help="default: the model's")
     args = parser.parse_args()
     torch.set_num_threads(1)
     files = collect_inputs([args.data])[:: args.every]
-    predictor = Predictor(separator=args.separator, threads=1)
+    predictor = Predictor(args.model, separator=args.separator, threads=1)
     for timed in (False, True):
         totals = np.zeros(len(STEPS))
         for path in files:

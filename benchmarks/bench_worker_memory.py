@@ -5,8 +5,8 @@ torch thread, ``import torch``, the predictor module, the built-in model, then
 ``--files`` real clips one at a time (as a worker gets them). Before each step
 the kernel's peak counter is reset (``/proc/self/clear_refs``), so each row is
 the peak RSS (``VmHWM``) reached during that step alone; "now" is the RSS after
-it. ``--lean`` applies the workers' malloc settings (one arena, heap trimmed
-after each file). Linux only.
+it. By default the workers' malloc settings apply (one arena, freed blocks kept
+in the heap: ``parallel._tune_malloc``); ``--no-lean`` leaves glibc's. Linux only.
 
     python benchmarks/bench_worker_memory.py [--data DIR] [--files 20] [--batch-size B] [--no-lean]
 """
@@ -44,11 +44,10 @@ def main() -> None:
         print(f"skipped: no MP3 files under {args.data}")
         return
 
-    trim = lambda: None  # noqa: E731
     if args.lean:
-        from emomucs_core.parallel import _lean_malloc
+        from emomucs_core.parallel import _tune_malloc
 
-        trim = _lean_malloc()
+        _tune_malloc()
     rows: list[tuple[str, float, float]] = []
 
     def step(label: str, peak: float | None = None) -> None:
@@ -72,7 +71,6 @@ def main() -> None:
         result = predictor.predict_one(path)
         if not result.ok:
             raise SystemExit(f"{path}: {result.error}")
-        trim()
         if n == 0:
             step("first file (decode, features, model, Shapley)")
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,9 @@ class Predictor:
         self.separator = self._separator(separator, device, demucs_repo)
         self.step = InferenceStep(self.model, mel=self.bundle.mel, window_seconds=self.bundle.window_seconds,
                                   separator=self.separator, device=self.device)
+        on_cpu = self.device.type == "cpu" and self.separator is not None
+        #: torch intra-op threads while analysing (None: as they are): the separator's cap on the CPU.
+        self.analysis_threads = self.separator.cpu_threads if on_cpu else None
 
     @property
     def model_id(self) -> str:
@@ -181,11 +185,11 @@ class Predictor:
         if batch:
             self._store(batch, lambda: self.step(np.stack([item.audio[k] for item, k in batch])))
 
-    @staticmethod
-    def _store(batch: list[tuple[_Pending, int]], infer) -> None:
+    def _store(self, batch: list[tuple[_Pending, int]], infer) -> None:
         """Run ``infer()`` (the inference step over the windows of ``batch``) and give each file its windows' outputs."""
         try:
-            unit, contrib, probs = infer()
+            with _intra_op_threads(self.analysis_threads):
+                unit, contrib, probs = infer()
         except Exception as exc:
             reason = f"analysis failed ({type(exc).__name__}: {exc})".splitlines()[0]
             for item, _ in batch:
@@ -238,6 +242,20 @@ def _default_batch(device: torch.device) -> int:
     if device.type != "cpu":
         return 16
     return 1 if torch.get_num_threads() == 1 else 4
+
+
+@contextmanager
+def _intra_op_threads(threads: int | None) -> Iterator[None]:
+    """At most ``threads`` torch intra-op threads inside the block (None: unchanged); restored after it."""
+    before = torch.get_num_threads()
+    if threads is None or threads >= before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _lookahead(pool: ThreadPoolExecutor, fn, items: Iterable, depth: int) -> Iterator:

@@ -125,3 +125,23 @@ def test_quadrant_probabilities_are_the_mean_over_windows(tmp_path, music_files)
     p = np.array(r.quadrant_probabilities)
     assert p.shape == (4,) and p.sum() == pytest.approx(1.0, abs=1e-5) and (p > 0).all()
     assert r.valence == pytest.approx(p[0] + p[3], abs=1e-5) and r.arousal == pytest.approx(p[0] + p[1], abs=1e-5)
+
+
+def test_the_built_in_model_analyses_on_one_torch_thread_and_gives_the_others_back(music_files):
+    """offline:v2-v4 are many small tensor operations: a second intra-op thread only waits (docs/benchmarks.md)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        predictor = Predictor(device="cpu")
+        assert predictor.separator.cpu_threads == 1 and predictor.analysis_threads == 1
+        seen = []
+        analyse = predictor.step.from_spans
+        predictor.step.from_spans = lambda spans: (seen.append(torch.get_num_threads()), analyse(spans))[1]
+        results = list(predictor.predict([music_files["wav"], music_files["mp3"]]))
+        assert all(r.ok for r in results) and seen == [1, 1]
+        assert torch.get_num_threads() == 2  # beets' process gets its threads back between files
+        assert Predictor(device="cpu", separator="offline:v1").analysis_threads is None  # stem audio: torch's default
+    finally:
+        torch.set_num_threads(before)

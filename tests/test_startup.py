@@ -88,24 +88,35 @@ def test_the_predictor_module_still_exports_prediction():
     assert Again is Prediction and Prediction.__module__ == "emomucs_core.prediction"
 
 
-def test_a_worker_heap_gives_freed_memory_back():
-    # Many freed 64-KiB blocks stay in glibc's heap until malloc_trim; one kept block pins the top.
+def test_a_worker_heap_keeps_large_freed_blocks_for_the_next_file():
+    # glibc's defaults map a 20-MiB block afresh (and unmap it when freed): every page faults in again on the
+    # next file. A worker's settings carve it out of the heap and keep it there once freed.
     code = (
-        "import ctypes, sys\n"
-        "from emomucs_core.parallel import _lean_malloc\n"
-        "if not ctypes.util.find_library('c') or 'glibc' not in ' '.join(__import__('platform').libc_ver()):\n"
+        "import ctypes, ctypes.util, resource, sys\n"
+        "if 'glibc' not in ' '.join(__import__('platform').libc_ver()):\n"
         "    print('skip'); sys.exit()\n"
-        "trim = _lean_malloc()\n"
         "libc = ctypes.CDLL(ctypes.util.find_library('c'))\n"
-        "libc.malloc.restype = ctypes.c_void_p\n"
-        "rss = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1])\n"
-        "blocks = [libc.malloc(65536) for _ in range(2000)]\n"
-        "for b in blocks: ctypes.memset(b, 1, 65536)\n"
-        "for b in blocks[:-1]: libc.free(ctypes.c_void_p(b))\n"
-        "before = rss(); trim(); print(before - rss())\n")
-    out = subprocess.run([sys.executable, "-c", "import ctypes.util\n" + code], capture_output=True, text=True,
-                         timeout=60)
-    assert out.returncode == 0, out.stderr
-    if out.stdout.strip() == "skip":
-        pytest.skip("not glibc")
-    assert int(out.stdout) > 100_000  # KiB: most of the 125 MiB freed
+        "libc.malloc.restype = libc.sbrk.restype = ctypes.c_void_p\n"
+        "if sys.argv[1] == 'worker':\n"
+        "    from emomucs_core.parallel import _tune_malloc\n"
+        "    _tune_malloc()\n"
+        "faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "top = libc.sbrk(0)\n"
+        "def one_file(size):\n"
+        "    block = libc.malloc(size); ctypes.memset(block, 1, size); libc.free(ctypes.c_void_p(block))\n"
+        "one_file(20 << 20)\n"
+        "grown = libc.sbrk(0) - top\n"
+        "before = faults()\n"
+        "for size in (18 << 20, 20 << 20, 19 << 20):\n"
+        "    one_file(size)\n"
+        "print(grown >> 20, faults() - before)\n")
+    results = {}
+    for setting in ("worker", "default"):
+        out = subprocess.run([sys.executable, "-c", code, setting], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        if out.stdout.strip() == "skip":
+            pytest.skip("not glibc")
+        results[setting] = [int(v) for v in out.stdout.split()]
+    heap_growth, faults = results["worker"]
+    assert heap_growth >= 16 and faults < 500, results  # in the heap, kept: the next files fault nothing new
+    assert results["default"][0] < 16 and results["default"][1] > 10 * faults + 3000, results  # 4-KiB pages

@@ -32,7 +32,8 @@ class Separator:
     backend can run on a GPU (otherwise ``device`` is always the CPU);
     :attr:`analyses_spans` says that overlapping windows of a track are analysed
     together, as one span (:meth:`span_features`, audio at :attr:`span_rate` Hz),
-    and not one by one.
+    and not one by one; :attr:`cpu_threads` caps torch's intra-op threads while it
+    runs on the CPU (None: torch's default), for work too fine-grained to share.
     """
 
     backend: str = ""
@@ -41,6 +42,7 @@ class Separator:
     gpu: bool = False
     analyses_spans: bool = False
     span_rate: int = SEPARATION_RATE
+    cpu_threads: int | None = None
     sources: tuple[str, ...] = SOURCES
     samplerate: int = SEPARATION_RATE
 

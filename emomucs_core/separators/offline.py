@@ -239,6 +239,7 @@ class MaskedFeatureSeparator(Separator):
     backend = "offline"
     variant = "v2"
     feature_params = V2_PARAMS
+    cpu_threads = 1  # small tensor operations: a second thread mostly waits (docs/benchmarks.md)
 
     def __init__(self, *, device: str = "cpu"):
         super().__init__(device)
