@@ -10,7 +10,11 @@ Runs each command line as a user would, once per configuration, on every
 - ``vibenet -f json`` (PyPI ``vibenet``, the ``bench`` extra; its ONNX weights
   ship inside the wheel), with its own defaults (one thread per core);
 - emomucs on one generated 5-minute and one 60-minute file, to show that peak
-  memory does not grow with the length of a track.
+  memory does not grow with the length of a track;
+- with ``--full-tracks N``: both tools on N full-length tracks of real music,
+  each ``--full-minutes`` long, made by joining consecutive clips of ``--data``
+  (emomucs' windows of such a track do not overlap, so it analyses 60 s of it
+  in three separate spans).
 
 Each tool first runs once on two files, untimed (Python byte-code, numba's
 cache and the page cache are then warm, as on a user's second run). Printed
@@ -182,6 +186,26 @@ def write_long_song(path: Path, minutes: int) -> Path:
     return path
 
 
+def join_clips(clips: list[Path], folder: Path, tracks: int, minutes: float) -> list[Path]:
+    """``tracks`` FLAC files of ``minutes`` minutes each (44.1 kHz stereo), consecutive ``clips`` joined end to end."""
+    import numpy as np
+    import soundfile as sf
+
+    from emomucs_core.audio import AudioFile
+
+    out, pending = [], iter(clips)
+    for n in range(tracks):
+        parts, seconds = [], 0.0
+        while seconds < minutes * 60:
+            with AudioFile(next(pending)) as audio:
+                parts.append(audio.read(0.0, audio.duration, 44100).T)
+                seconds += audio.duration
+        path = folder / f"track-{n:02d}.flac"
+        sf.write(str(path), np.concatenate(parts)[: int(minutes * 60 * 44100)], 44100)
+        out.append(path)
+    return out
+
+
 def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor())
@@ -211,6 +235,8 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=10, help="take every n-th file (sorted by path)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="emomucs workers of the parallel run")
     parser.add_argument("--long-minutes", type=int, default=60, help="length of the long generated file")
+    parser.add_argument("--full-tracks", type=int, default=0, help="also run both tools on this many full-length tracks")
+    parser.add_argument("--full-minutes", type=float, default=4.0, help="length of each full-length track")
     args = parser.parse_args()
 
     files = collect_inputs([args.data])[:: args.every] if args.data.is_dir() else []
@@ -242,6 +268,14 @@ def main() -> None:
             return print_row(measure(f"emomucs, one {minutes}-min file", emomucs([song], 1), 1, _json_lines))
 
         short, long = one_long_file(5), one_long_file(args.long_minutes)
+        full = []
+        if args.full_tracks:
+            tracks = join_clips(collect_inputs([args.data]), Path(tmp), args.full_tracks, args.full_minutes)
+            full = [print_row(measure(f"emomucs, {args.jobs} workers, {len(tracks)} full-length tracks",
+                                      emomucs(tracks, args.jobs), len(tracks), _json_lines))]
+            if has_vibenet:
+                full.append(print_row(measure(f"VibeNet 0.1, {len(tracks)} full-length tracks", vibenet(tracks),
+                                              len(tracks), _json_list)))
     print()
     print(f"throughput, {args.jobs} workers vs 1 process: {single.wall / parallel.wall:.2f}x whole runs"
           + (f", {parallel.steady / single.steady:.2f}x after the first result" if parallel.steady and single.steady
@@ -258,6 +292,9 @@ def main() -> None:
         print(f"emomucs ({args.jobs} workers) s per track / VibeNet s per track: {ratio:.2f}")
     else:
         print("VibeNet not installed: pip install -e '.[bench]'")
+    if len(full) == 2:
+        print(f"full-length tracks: emomucs ({args.jobs} workers) s per track / VibeNet s per track: "
+              f"{full[0].per_track / full[1].per_track:.2f}")
     print(f"peak RSS, {args.long_minutes}-min file vs 5-min file: {long.main_rss:.0f} vs {short.main_rss:.0f} MiB")
     print(f"machine at the end: {machine()}")
 

@@ -177,9 +177,12 @@ def info(model, as_json) -> None:
     click.echo(f"network    {cfg.arch.upper()} {'+'.join(cfg.sources)}"
                f"{' ' + cfg.fusion + ' fusion' if len(cfg.sources) > 1 else ''}, {cfg.head} head, "
                f"{count_parameters(bundle.model):,} parameters")
+    mel, chroma_stft = bundle.mel, bundle.mel.chroma_stft
     chroma = f" + {cfg.n_chroma} chroma" if cfg.n_chroma else ""
-    click.echo(f"features   log-mel {bundle.mel.n_mels} bands{chroma}, {bundle.mel.samplerate} Hz, "
-               f"FFT {bundle.mel.n_fft}, hop {bundle.mel.hop_length}, {bundle.window_seconds:g}-s windows")
+    if cfg.n_chroma and chroma_stft is not mel:
+        chroma += f" (FFT {chroma_stft.n_fft}, hop {chroma_stft.hop_length})"
+    click.echo(f"features   log-mel {mel.n_mels} bands (FFT {mel.n_fft}, hop {mel.hop_length}){chroma}, "
+               f"{mel.samplerate} Hz, {bundle.window_seconds:g}-s windows")
     if cfg.descriptors:
         click.echo(f"groups     descriptors of {', '.join(cfg.descriptor_groups)}")
     nested = bundle.metrics.get("nested_cv")

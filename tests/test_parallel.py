@@ -70,15 +70,17 @@ def test_a_worker_that_cannot_load_the_model_raises_its_error(songs, tmp_path):
 
 
 def test_a_killed_worker_becomes_an_error_for_its_file_and_the_rest_finish(songs):
-    # The built-in model (offline separator) takes seconds per 30-s file, so the
-    # worker is mid-file when it is killed: the parent hands the next file to a
-    # worker before it yields a result.
-    results = predict_files(songs, jobs=2, device="cpu")
+    # A worker is frozen first, so it dies holding a file: had it just finished one, the parent
+    # hands it the next (files remain) while it is frozen, and it can finish none.
+    files = songs + songs
+    results = predict_files(files, jobs=2, device="cpu")
     got = [next(results)]
     victim = next(p for p in multiprocessing.active_children() if p.name == "emomucs-worker")
+    os.kill(victim.pid, signal.SIGSTOP)
+    time.sleep(0.5)
     os.kill(victim.pid, signal.SIGKILL)
     got += list(results)
-    assert [r.path for r in got] == songs
+    assert [r.path for r in got] == files
     failed = [r for r in got if not r.ok]
     assert len(failed) == 1
     assert failed[0].error == "worker process was killed by SIGKILL (out of memory?)"
