@@ -57,11 +57,12 @@ class MelParams:
 
     @property
     def chroma_stft(self) -> "MelParams":
-        """These parameters with the chroma rows' FFT length as ``n_fft`` (``self`` if they share one)."""
+        """These parameters with the chroma rows' FFT length and hop as ``n_fft`` and ``hop_length``
+        (``self`` when the chroma rows share the mel rows' STFT)."""
         if not (self.chroma_n_fft or self.chroma_hop_length):
             return self
-        return replace(self, n_fft=self.chroma_n_fft or self.n_fft, hop_length=self.chroma_hop_length or self.hop_length,
-                       chroma_n_fft=0, chroma_hop_length=0)
+        return replace(self, n_fft=self.chroma_n_fft or self.n_fft,
+                       hop_length=self.chroma_hop_length or self.hop_length, chroma_n_fft=0, chroma_hop_length=0)
 
     @property
     def silence_db(self) -> float:
@@ -69,7 +70,8 @@ class MelParams:
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        for key in ("n_chroma", "chroma_n_fft", "chroma_hop_length"):  # keys (cache, bundles) of older features stay as before
+        # Keys (cache, bundles) of older features stay as they were.
+        for key in ("n_chroma", "chroma_n_fft", "chroma_hop_length"):
             if not out[key]:
                 del out[key]
         return out
@@ -127,7 +129,8 @@ def features_from_power(
         return mel.numpy()
     if params.chroma_stft is not params:
         if chroma_power is None:
-            raise ValueError(f"chroma rows need a {params.chroma_n_fft}-point power spectrogram")
+            raise ValueError(f"the chroma rows need the power of their own STFT (FFT {params.chroma_stft.n_fft}, "
+                             f"hop {params.chroma_stft.hop_length})")
         power = chroma_power.float()
     chroma = _chroma_filters(params.chroma_stft, power.shape[-2]) @ power
     if params.chroma_stft.hop_length != params.hop_length:

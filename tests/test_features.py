@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from emomucs_core.features import MelParams, features_from_audio, interpolate_frames, log_mel
+from emomucs_core.features import (
+    MelParams, features_from_audio, features_from_power, interpolate_frames, log_mel, power_spectrogram,
+)
 from emomucs_core.separators import V2_PARAMS, V4_PARAMS, feature_params
 from emomucs_core.testing import synth_music
 
@@ -60,6 +62,8 @@ def test_chroma_rows_of_their_own_stft_follow_the_mel_frames():
     np.testing.assert_allclose(feats[96:, ::2], coarse, atol=1e-3)  # even frames are the coarse frames
     between = 10 * np.log10((10 ** (coarse[:, :-1] / 10) + 10 ** (coarse[:, 1:] / 10)) / 2)
     np.testing.assert_allclose(10 * np.log10(power[:, 1:-1:2]), between[:, : power[:, 1:-1:2].shape[1]], atol=1e-3)
+    with pytest.raises(ValueError, match="own STFT"):  # the chroma rows cannot come from the mel rows' power
+        features_from_power(power_spectrogram(mono, V4_PARAMS), V4_PARAMS)
 
 
 def test_interpolate_frames_places_output_frame_o_at_input_frame_o_over_step():

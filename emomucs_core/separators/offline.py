@@ -35,12 +35,12 @@ networks of element-wise minima and maxima over whole batches of windows
 (``benchmarks/bench_separators.py``, CPU time on a busy 2-core machine): about
 70 ms for v2 against 640 ms for v1's stem audio and log-mels.
 
-``offline:v3`` (:class:`SpanFeatureSeparator`, the built-in model's) is
+``offline:v3`` (:class:`SpanFeatureSeparator`) is
 ``offline:v2`` run once per span of overlapping windows (a 30-s clip's three
 20-s windows are one 27-s span, read in mono at 22,050 Hz), each window taking
 its frames of the span's features: about a third of the work on short tracks.
 
-``offline:v4`` (:class:`FineSpanSeparator`) is ``offline:v3`` with the mel rows
+``offline:v4`` (:class:`FineSpanSeparator`, the built-in model's) is ``offline:v3`` with the mel rows
 of the paper's STFT (:data:`V4_PARAMS`: 512-point frames of 23 ms every 256
 samples, as ``offline:v1``'s stem log-mels) instead of the 93-ms frames the
 masks need: the masks and chroma rows are v3's; each bin of the short STFT
@@ -261,7 +261,9 @@ class MaskedFeatureSeparator(Separator):
         long = params.chroma_stft
         power = power_spectrogram(mono, long)  # (B, bins, T)
         short = power_spectrogram(mono, params) if long is not params else None
-        out = {"mix": features_from_power(power if short is None else short, params, power)} if "mix" in sources else {}
+        out = {}
+        if "mix" in sources:
+            out["mix"] = features_from_power(power if short is None else short, params, power)
         stems = [s for s in sources if s != "mix"]
         if stems:
             masks, bins_per_cell = stem_masks(power, long)
