@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from emomucs_core.checkpoint import BundleError
-from emomucs_core.parallel import predict_files, threads_per_worker
+from emomucs_core.parallel import _Pool, predict_files, threads_per_worker
 from emomucs_core.testing import synth_music, write_audio
 
 from conftest import make_bundle
@@ -70,15 +70,25 @@ def test_a_worker_that_cannot_load_the_model_raises_its_error(songs, tmp_path):
 
 
 def test_a_killed_worker_becomes_an_error_for_its_file_and_the_rest_finish(songs):
-    # A worker is frozen first, so it dies holding a file: had it just finished one, the parent
-    # hands it the next (files remain) while it is frozen, and it can finish none.
+    # The victim is a worker frozen while it holds a file it has not answered (nothing waiting on its
+    # pipe once frozen): files take a fraction of a second, so a worker picked at random may be idle.
     files = songs + songs
-    results = predict_files(files, jobs=2, device="cpu")
+    pool = _Pool(2, {"device": "cpu"}, None, time.perf_counter())
+    results = pool.run(files)
     got = [next(results)]
-    victim = next(p for p in multiprocessing.active_children() if p.name == "emomucs-worker")
-    os.kill(victim.pid, signal.SIGSTOP)
-    time.sleep(0.5)
-    os.kill(victim.pid, signal.SIGKILL)
+    victim = None
+    while victim is None:
+        for worker in pool.workers:
+            if worker.task is None:
+                continue
+            os.kill(worker.process.pid, signal.SIGSTOP)
+            if not worker.conn.poll(0.2):  # frozen before it could answer: it will die holding the file
+                victim = worker
+                break
+            os.kill(worker.process.pid, signal.SIGCONT)
+        else:
+            got.append(next(results))
+    os.kill(victim.process.pid, signal.SIGKILL)
     got += list(results)
     assert [r.path for r in got] == files
     failed = [r for r in got if not r.ok]
