@@ -39,7 +39,7 @@ def track_steps(predictor: Predictor, path: Path) -> list[float]:
     marks.append(time.process_time())
     if step.analyses_spans:
         rate = predictor.separator.span_rate
-        chosen, spans, length = read_spans(audio, chosen, step.span_step, rate)
+        chosen, spans, length = read_spans(audio, chosen, step.mel.hop_seconds, rate)
         windows = [a[:, o : o + length] for a, offs in spans for o in offs]
     else:
         rate = SEPARATION_RATE

@@ -51,6 +51,11 @@ class MelParams:
         return self.samplerate / self.hop_length
 
     @property
+    def hop_seconds(self) -> float:
+        """Seconds from one frame to the next (a span's window starts lie on this grid)."""
+        return self.hop_length / self.samplerate
+
+    @property
     def rows(self) -> int:
         """Rows of a feature array: ``n_mels + n_chroma``."""
         return self.n_mels + self.n_chroma
@@ -127,14 +132,15 @@ def features_from_power(
     mel = 10.0 * torch.log10(mel.clamp_min(params.amin))
     if not params.n_chroma:
         return mel.numpy()
-    if params.chroma_stft is not params:
+    own = params.chroma_stft
+    if own is not params:
         if chroma_power is None:
-            raise ValueError(f"the chroma rows need the power of their own STFT (FFT {params.chroma_stft.n_fft}, "
-                             f"hop {params.chroma_stft.hop_length})")
+            raise ValueError(f"the chroma rows need the power of their own STFT (FFT {own.n_fft}, "
+                             f"hop {own.hop_length})")
         power = chroma_power.float()
-    chroma = _chroma_filters(params.chroma_stft, power.shape[-2]) @ power
-    if params.chroma_stft.hop_length != params.hop_length:
-        chroma = interpolate_frames(chroma, params.chroma_stft.hop_length // params.hop_length, mel.shape[-1])
+    chroma = _chroma_filters(own, power.shape[-2]) @ power
+    if own.hop_length != params.hop_length:
+        chroma = interpolate_frames(chroma, own.hop_length // params.hop_length, mel.shape[-1])
     chroma = 10.0 * torch.log10(chroma + params.amin)
     return torch.cat([mel, chroma], dim=-2).numpy()
 
@@ -159,7 +165,8 @@ def log_mel(mono: np.ndarray, params: MelParams = MelParams()) -> np.ndarray:
     Returns float32 ``(..., n_mels + n_chroma, 1 + n // hop_length)`` in dB (reference
     power 1.0: a full-scale sine is about 0 dB, silence is ``params.silence_db``).
     """
-    chroma_power = power_spectrogram(mono, params.chroma_stft) if params.chroma_stft is not params else None
+    own = params.chroma_stft
+    chroma_power = power_spectrogram(mono, own) if own is not params else None
     return features_from_power(power_spectrogram(mono, params), params, chroma_power)
 
 

@@ -119,11 +119,6 @@ class InferenceStep:
         """Whether overlapping windows go in as spans (:meth:`from_spans`), not one by one."""
         return self.separator is not None and self.separator.analyses_spans
 
-    @property
-    def span_step(self) -> float:
-        """Seconds by which window starts inside a span must be apart: one feature hop."""
-        return self.mel.hop_length / self.mel.samplerate
-
     def __call__(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Of windows ``(B, 2, n)``: unit predictions ``(B, 2)``, contributions ``(B, n_sources, 2)``
         and, for a quadrant head, quadrant probabilities ``(B, 4)`` (Q1..Q4; else None)."""

@@ -163,7 +163,7 @@ class Predictor:
     def _read_spans(self, item: _Pending, audio: AudioFile, chosen: list) -> None:
         """Read the overlapping windows of a track once, as spans; keep the offsets of audible windows."""
         rate = self.separator.span_rate
-        chosen, spans, length = read_spans(audio, chosen, self.step.span_step, rate)
+        chosen, spans, length = read_spans(audio, chosen, self.bundle.mel.hop_seconds, rate)
         windows = [a[:, o : o + length] for a, offs in spans for o in offs]
         keep = iter(self._check(item, audio, chosen, windows, rate))
         kept = [(a, [o for o in offs if next(keep)]) for a, offs in spans]

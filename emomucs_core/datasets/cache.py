@@ -170,7 +170,7 @@ class FeatureCache:
         with AudioFile(clip_path) as audio:
             chosen = choose_windows(audio, windows, window_seconds)
             if separator is not None and separator.analyses_spans:  # read as the predictor reads them
-                chosen, spans, length = read_spans(audio, chosen, mel.hop_length / mel.samplerate, separator.span_rate)
+                chosen, spans, length = read_spans(audio, chosen, mel.hop_seconds, separator.span_rate)
                 feats = span_stem_features(spans, length, missing, separator, mel)
             else:
                 feats = stem_features(np.stack([read_window(audio, w) for w in chosen]), missing, separator, mel)
