@@ -45,7 +45,8 @@ def test_params_in_keys_and_per_separator():
     assert MelParams(**V2_PARAMS.to_dict()) == V2_PARAMS and V2_PARAMS.rows == 108
     assert V2_PARAMS.frame_rate > 32  # the descriptors' modulation bands reach 16 Hz
     assert feature_params("offline:v2") == V2_PARAMS
-    assert feature_params("offline:v4") == V4_PARAMS and MelParams(**V4_PARAMS.to_dict()) == V4_PARAMS
+    assert feature_params("offline:v4") == feature_params("offline:v5") == V4_PARAMS
+    assert MelParams(**V4_PARAMS.to_dict()) == V4_PARAMS
     assert "chroma_n_fft" not in V2_PARAMS.to_dict() and "chroma_hop_length" not in V2_PARAMS.to_dict()
     assert feature_params("offline") == feature_params("demucs:htdemucs") == feature_params(None) == MelParams()
 

@@ -1,15 +1,17 @@
-"""The weight-free HPSS + REPET-SIM split: ``offline:v1`` (stem audio) and ``offline:v2`` (stem features)."""
+"""The weight-free HPSS + REPET-SIM split: ``offline:v1`` (stem audio) and ``offline:v2`` to ``v5`` (stem features)."""
 
 from __future__ import annotations
 
+import librosa
 import numpy as np
 import pytest
 import torch
 
-from emomucs_core.features import features_from_audio, power_spectrogram, to_mono
+from emomucs_core.features import features_from_audio, log_mel, power_spectrogram, to_mono
 from emomucs_core.separators import SEPARATION_RATE, SOURCES, SeparatorError, make_separator
 from emomucs_core.separators.offline import (
-    V2_PARAMS, V4_PARAMS, MaskedFeatureSeparator, OfflineSeparator, band_shares, median9, stem_masks,
+    V2_PARAMS, V4_PARAMS, MaskedFeatureSeparator, OfflineSeparator, band_shares, leakage_shares, median9,
+    stem_masks,
 )
 from emomucs_core.testing import synth_music
 
@@ -297,3 +299,48 @@ def test_band_shares_are_the_stems_share_of_the_power_around_each_bin():
     assert torch.allclose(shares[0, :, 100, 0], torch.tensor([0.25, 0.0]))
     assert torch.allclose(shares[0, 1, 10:13, 0], torch.tensor([1.0, 0.5, 0.0]))  # long bins 36-43, 40-47, 44-51
     assert float(shares[0, :, 50].abs().max()) == 0  # no power: share 0
+
+
+# -- offline:v5: v4 with the short window's leakage in the shares -----------------
+def test_v5_bass_rows_are_those_of_the_bass_alone_where_v4_cut_its_side_lobes():
+    """A loud 55-Hz bass under a quiet 3-kHz tone: the short STFT of the bass alone leaks into
+    0.3-1 kHz; v5's bass rows show that leakage as the stem audio does, v4's are far below it."""
+    rate = 22050
+    t = np.arange(6 * rate) / rate
+    bass = (0.5 * np.sin(2 * np.pi * 55.0 * t)).astype(np.float32)
+    x = (bass + 0.02 * np.sin(2 * np.pi * 3000.0 * t)).astype(np.float32)[None]
+    alone = log_mel(bass, V4_PARAMS)[: V4_PARAMS.n_mels]
+    centres = librosa.mel_frequencies(V4_PARAMS.n_mels + 2, fmax=rate / 2)[1:-1]
+    low, leak = centres < 250, (centres > 300) & (centres < 1000)
+    inner = slice(40, -40)
+    gap = {}
+    for sid in ("offline:v4", "offline:v5"):
+        rows = make_separator(sid).span_features(x, [0], x.shape[-1], ("bass",), V4_PARAMS)["bass"][0]
+        gap[sid] = (rows[: V4_PARAMS.n_mels] - alone)[:, inner].mean(axis=1)  # dB per band
+    assert np.abs(gap["offline:v5"][low | leak]).max() < 0.5
+    assert gap["offline:v4"][leak].max() < -15  # v4: the flat ±1-bin shares cut the leakage off
+
+
+def test_leakage_shares_weigh_each_group_of_long_bins_by_the_short_windows_response():
+    """Against a direct sum: short bin k sees long bins 4m..4m+3 with the mean power response of a
+    512-point Hann window at their distance from 4k (0 under -100 dB); every band of 32 bins and both edges."""
+    gen = torch.Generator().manual_seed(0)
+    power = torch.rand(1, 1025, 3, generator=gen) ** 4
+    power[..., 600:, 1] = 0.0  # no power from group 150 up: 0 past the reach (32 groups)
+    stems = power.unsqueeze(1) * torch.rand(1, 2, 1025, 3, generator=gen) * 0.5
+    shares = leakage_shares(torch.nn.functional.pad(stems, (0, 0, 0, 1)), power, 4)  # stems carry a padding bin
+
+    response = np.abs(np.fft.rfft(np.hanning(513)[:-1], 2048)) ** 2
+    response /= response[0]
+    response[response < 1e-10] = 0.0
+    group = np.arange(1025) // 4
+    expected = np.zeros((2, 257, 3))
+    for k in range(257):
+        offsets = np.abs(4 * (group - k)[:, None] + np.arange(4))  # long bins of each bin's group, from 4k
+        weight = response[np.minimum(offsets, 1024)].mean(axis=1)
+        seen = (stems[0].double().numpy() * weight[None, :, None]).sum(axis=1)
+        total = (power[0].double().numpy() * weight[:, None]).sum(axis=0)
+        expected[:, k] = np.where(total > 0, seen / np.maximum(total, 1e-300), 0.0)
+    assert shares.shape == (1, 2, 257, 3)
+    np.testing.assert_allclose(shares[0].numpy(), expected, atol=1e-5)
+    assert float(shares[0, :, 182:, 1].abs().max()) == 0 and float(shares[0, :, 181, 1].min()) > 0 and float(shares.sum(1).max()) <= 1.0

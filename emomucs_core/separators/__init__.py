@@ -10,7 +10,9 @@ an id or from a bundle's spec (``{"backend": ..., "model": ...}``):
   kind of masks on one mono STFT, stem features only (no stem audio, about 10x cheaper);
   ``offline:v3`` (:class:`~.offline.SpanFeatureSeparator`): ``offline:v2`` run once over the
   overlapping windows of a track (a span) instead of once per window; ``offline:v4``
-  (:class:`~.offline.FineSpanSeparator`): ``offline:v3`` with mel rows from a 512-point STFT.
+  (:class:`~.offline.FineSpanSeparator`): ``offline:v3`` with mel rows from a 512-point STFT;
+  ``offline:v5`` (:class:`~.offline.LeakageSpanSeparator`): ``offline:v4`` with the short window's
+  side-lobe leakage in each stem's mel rows.
 - ``spleeter`` / ``spleeter:2stems`` (:class:`~.spleeter.SpleeterSeparator`): vocals
   from Spleeter's pretrained U-Net, the rest from ``offline:v1``'s masks.
 """
@@ -23,8 +25,8 @@ from typing import Any, Mapping
 from ..features import MelParams
 from .base import SEPARATION_RATE, SOURCES, Separator, SeparatorError
 from .demucs import DemucsSeparator, load_demucs
-from .offline import (V2_PARAMS, V4_PARAMS, FineSpanSeparator, MaskedFeatureSeparator, OfflineSeparator,
-                      SpanFeatureSeparator)
+from .offline import (V2_PARAMS, V4_PARAMS, FineSpanSeparator, LeakageSpanSeparator, MaskedFeatureSeparator,
+                      OfflineSeparator, SpanFeatureSeparator)
 from .spleeter import SpleeterSeparator
 
 __all__ = ["BACKENDS", "SEPARATION_RATE", "SOURCES", "Separator", "SeparatorError", "V2_PARAMS", "V4_PARAMS",
@@ -34,7 +36,7 @@ __all__ = ["BACKENDS", "SEPARATION_RATE", "SOURCES", "Separator", "SeparatorErro
 BACKENDS: dict[str, dict[str | None, type[Separator]]] = {
     "demucs": {None: DemucsSeparator},
     "offline": {"v1": OfflineSeparator, "v2": MaskedFeatureSeparator, "v3": SpanFeatureSeparator,
-                "v4": FineSpanSeparator},
+                "v4": FineSpanSeparator, "v5": LeakageSpanSeparator},
     "spleeter": {"2stems": SpleeterSeparator},
 }
 #: Model used when an id names only the backend.
