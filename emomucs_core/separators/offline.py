@@ -416,7 +416,8 @@ def leakage_shares(stem_power: torch.Tensor, power: torch.Tensor, ratio: int) ->
     """
     bins = (power.shape[-2] - 1) // ratio + 1
     weights, reach = leakage_matrix(power.shape[-2], ratio)
-    blocks = _blocks(torch.cat([stem_power[..., : power.shape[-2], :], power.unsqueeze(1)], dim=1), ratio, bins)
+    blocks = torch.cat([_blocks(stem_power[..., : power.shape[-2], :], ratio, bins),
+                        _blocks(power, ratio, bins).unsqueeze(1)], dim=1)  # (B, S + 1, bins, T)
     seen = torch.empty_like(blocks)
     chunk = 32  # the matrix is banded: a run of output bins reads only the blocks within reach of it
     for lo in range(0, bins, chunk):
