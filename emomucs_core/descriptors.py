@@ -37,9 +37,9 @@ Groups computed from the chroma rows (:data:`TONAL_GROUPS`, 55 values; key-invar
   the normalised entropy and the flatness, mean and std of each (6).
 
 The chroma groups read at most :data:`TONAL_FRAME_RATE` frames per second: finer
-chroma rows (``offline:v4``'s, interpolated onto 11.6-ms frames) are read every
-``round(frame_rate / TONAL_FRAME_RATE)``-th frame, which for ``offline:v4`` are
-exactly the frames of its 2048-point chroma STFT. Harmony changes far slower.
+chroma rows (``offline:v4``'s and ``v5``'s, interpolated onto 11.6-ms frames) are read every
+``round(frame_rate / TONAL_FRAME_RATE)``-th frame, which for them are
+exactly the frames of their 2048-point chroma STFT. Harmony changes far slower.
 
 Parts that need a longer window than given (a modulation band with no frequency
 bin, a beat period longer than the window) are 0 before the log / as peak and lag.
