@@ -18,16 +18,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .testing import synth_music, write_audio
+from .testing import synth_song, write_audio
 
-#: (file name, title, tempo BPM, mode, drums)
+#: (file name, title, tempo BPM, mode, energy 0-1: level, brightness, drums)
 SONGS = [
-    ("sunny_day.flac", "Sunny Day", 138, "major", True),
-    ("slow_rain.mp3", "Slow Rain", 62, "minor", False),
-    ("night_drive.ogg", "Night Drive", 110, "minor", True),
-    ("lullaby.m4a", "Lullaby", 70, "major", False),
-    ("march.flac", "Brass March", 120, "major", True),
-    ("elegy.mp3", "Elegy", 56, "minor", False),
+    ("sunny_day.flac", "Sunny Day", 138, "major", 0.9),
+    ("slow_rain.mp3", "Slow Rain", 62, "minor", 0.1),
+    ("night_drive.ogg", "Night Drive", 110, "minor", 0.7),
+    ("lullaby.m4a", "Lullaby", 70, "major", 0.05),
+    ("march.flac", "Brass March", 120, "major", 1.0),
+    ("elegy.mp3", "Elegy", 56, "minor", 0.0),
 ]
 
 
@@ -37,9 +37,9 @@ def make_songs(folder: Path, seconds: float = 30.0) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for i, (name, title, tempo, mode, drums) in enumerate(SONGS):
+    for i, (name, title, tempo, mode, energy) in enumerate(SONGS):
         root = 196.0 if mode == "minor" else 261.6
-        audio = synth_music(seconds, 44100, tempo=tempo, root_hz=root, seed=i, mode=mode, drums=drums)
+        audio = synth_song(seconds, 44100, tempo=tempo, root_hz=root, mode=mode, energy=energy, seed=i)
         path = write_audio(folder / name, audio, 44100)
         tags = mutagen.File(path, easy=True)
         if tags.tags is None:
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
             "import:\n  write: yes\n  copy: no\n"
             "emomucs:\n  auto: yes\n"
         )
-        print(f"demo library in {root}: {len(songs)} generated songs (synthetic tones and clicks, far from the\n"
+        print(f"demo library in {root}: {len(songs)} generated songs (synthesised chords, melody, bass and drums, far from the\n"
               "real music the model was trained on: the values show the machinery, not the model's quality)\n",
               flush=True)
         beet(config, "stats", quiet=True)  # creates the library (beets prints notices on a new one)
