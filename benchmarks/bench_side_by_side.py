@@ -186,6 +186,15 @@ def write_long_song(path: Path, minutes: int) -> Path:
     return path
 
 
+def _speedup(fast: Run, slow: Run) -> str:
+    """How many times ``fast``'s throughput is ``slow``'s: over whole runs, and after the first result
+    when both have one."""
+    text = f"{slow.wall / fast.wall:.2f}x whole runs"
+    if fast.steady and slow.steady:
+        text += f", {fast.steady / slow.steady:.2f}x after the first result"
+    return text
+
+
 def join_clips(clips: list[Path], folder: Path, tracks: int, minutes: float) -> list[Path]:
     """``tracks`` FLAC files of ``minutes`` minutes each (44.1 kHz stereo), consecutive ``clips`` joined end to end."""
     import numpy as np
@@ -277,14 +286,10 @@ def main() -> None:
                 full.append(print_row(measure(f"VibeNet 0.1, {len(tracks)} full-length tracks", vibenet(tracks),
                                               len(tracks), _json_list)))
     print()
-    print(f"throughput, {args.jobs} workers vs 1 process: {single.wall / parallel.wall:.2f}x whole runs"
-          + (f", {parallel.steady / single.steady:.2f}x after the first result" if parallel.steady and single.steady
-             else ""))
+    print(f"throughput, {args.jobs} workers vs 1 process: {_speedup(parallel, single)}")
     if one_core is not None:
         print(f"throughput, {args.jobs} workers on {args.jobs} cores vs 1 process on 1 core: "
-              f"{one_core.wall / parallel.wall:.2f}x whole runs"
-              + (f", {parallel.steady / one_core.steady:.2f}x after the first result"
-                 if parallel.steady and one_core.steady else ""))
+              f"{_speedup(parallel, one_core)}")
     if parallel.loaded is not None and parallel.first is not None:
         print(f"first result {parallel.first - parallel.loaded:.1f} s after the model was loaded ({args.jobs} workers)")
     if other:

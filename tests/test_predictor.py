@@ -128,7 +128,7 @@ def test_quadrant_probabilities_are_the_mean_over_windows(tmp_path, music_files)
 
 
 def test_the_built_in_model_analyses_on_one_torch_thread_and_gives_the_others_back(music_files):
-    """offline:v2-v4 are many small tensor operations: a second intra-op thread only waits (docs/benchmarks.md)."""
+    """offline:v2-v5 are many small tensor operations: a second intra-op thread only waits (docs/benchmarks.md)."""
     import torch
 
     before = torch.get_num_threads()

@@ -401,8 +401,7 @@ def band_shares(stem_power: torch.Tensor, power: torch.Tensor, ratio: int) -> to
     most 1; 0 where there is no power. Returns ``(B, S, (bins - 1) // ratio + 1, T)``.
     """
     bins = (power.shape[-2] - 1) // ratio + 1
-    stems, total = _around(stem_power, ratio, bins), _around(power.unsqueeze(1), ratio, bins)
-    return (stems / total.clamp_min(torch.finfo(total.dtype).tiny)).clamp(max=1.0)
+    return _share_of(_around(stem_power, ratio, bins), _around(power.unsqueeze(1), ratio, bins))
 
 
 def leakage_shares(stem_power: torch.Tensor, power: torch.Tensor, ratio: int) -> torch.Tensor:
@@ -423,7 +422,11 @@ def leakage_shares(stem_power: torch.Tensor, power: torch.Tensor, ratio: int) ->
     for lo in range(0, bins, chunk):
         hi, first, last = min(bins, lo + chunk), max(0, lo - reach), min(bins, lo + chunk + reach)
         seen[..., lo:hi, :] = weights[lo:hi, first:last] @ blocks[..., first:last, :]
-    stems, total = seen[:, :-1], seen[:, -1:]
+    return _share_of(seen[:, :-1], seen[:, -1:])
+
+
+def _share_of(stems: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+    """``stems / total``, at most 1, and 0 where ``total`` is 0 (the stems' power is then 0 too)."""
     return (stems / total.clamp_min(torch.finfo(total.dtype).tiny)).clamp(max=1.0)
 
 
