@@ -1,7 +1,9 @@
 """Decode audio files of any common format, measure their true length and choose the analysis windows.
 
-Files are never read whole: :class:`AudioFile` seeks to each window, so memory
-stays flat whatever the length of the track. libsndfile (via ``soundfile``)
+Long files are never read whole: :class:`AudioFile` seeks to each window, so memory
+stays flat whatever the length of the track; a file of at most ``WHOLE_FILE_SECONDS``
+(a clip, whose windows and edge probes cover most of it anyway) is decoded once and
+read from memory. libsndfile (via ``soundfile``)
 reads WAV, AIFF, FLAC, Ogg Vorbis and Opus, whose headers state the length
 exactly (checked by reading the end); everything else (MP3, M4A/AAC, ALAC,
 WMA, ...) goes through PyAV, which bundles FFmpeg, and its length is counted
@@ -51,6 +53,9 @@ CROSSFADE_SECONDS = 0.05
 _BLOCK_SECONDS = 0.1
 #: PyAV reads of MP3 start decoding this many seconds before a window (the decoder's warm-up is discarded).
 _PREROLL_SECONDS = 0.5
+#: Files up to this long (seconds) and :data:`_WHOLE_FILE_BYTES` decoded are decoded once, at the first read.
+WHOLE_FILE_SECONDS = 60.0
+_WHOLE_FILE_BYTES = 32 << 20
 #: A header-stated length longer than the decodable audio by this much (seconds) marks a truncated file.
 _TRUNCATION_SLACK = 1.0
 
@@ -115,6 +120,9 @@ class AudioFile:
             raise AudioError(f"too long ({self.duration / 3600:.1f} h > {MAX_DURATION / 3600:.0f} h)")
         if self._backend.exact_header and stated - self.duration > _TRUNCATION_SLACK:
             self.warnings.append(f"truncated: the header states {stated:.1f} s, {self.duration:.1f} s can be decoded")
+        decoded_bytes = self.duration * self.samplerate * self.channels * 4
+        self._whole_file = self.duration <= WHOLE_FILE_SECONDS and decoded_bytes <= _WHOLE_FILE_BYTES
+        self._decoded: np.ndarray | None = None  # the whole file, (n, channels), once read
 
     def read(self, start: float, duration: float, samplerate: int = SEPARATION_RATE, mono: bool = False) -> np.ndarray:
         """Decode ``duration`` seconds from ``start`` as stereo (or, with ``mono``, mono) float32.
@@ -127,7 +135,7 @@ class AudioFile:
             (``mono``: their mean, taken before resampling, which halves its cost).
         """
         n_out = int(round(duration * samplerate))
-        frames = self._backend.read(max(0.0, start), min(duration, max(0.0, self.duration - start)))
+        frames = self._native(max(0.0, start), min(duration, max(0.0, self.duration - start)))
         if mono and frames.size:
             frames = frames[:, :2].mean(axis=1, keepdims=True)
         if frames.size and frames.shape[0] > 0:
@@ -146,7 +154,17 @@ class AudioFile:
             raise AudioError("decoder returned non-finite samples")
         return out
 
+    def _native(self, start: float, duration: float) -> np.ndarray:
+        """``duration`` seconds from ``start`` at the native rate, ``(n, channels)`` float32, as the backend reads them."""
+        if not self._whole_file:
+            return self._backend.read(start, duration)
+        if self._decoded is None:
+            self._decoded = self._backend.read(0.0, self.duration)
+        first = self._backend.first_sample(start)
+        return self._decoded[first : first + int(round(duration * self.samplerate))]
+
     def close(self) -> None:
+        self._decoded = None
         self._backend.close()
 
     def __enter__(self) -> AudioFile:
@@ -242,9 +260,13 @@ class _SoundFileBackend:
         self.handle = sf.SoundFile(str(self.path))
         return counted / self.handle.samplerate
 
+    def first_sample(self, start: float) -> int:
+        """Index of the first sample :meth:`read` returns for ``start`` seconds."""
+        return int(start * self.handle.samplerate)
+
     def read(self, start: float, duration: float) -> np.ndarray:
         h = self.handle
-        first = int(start * h.samplerate)
+        first = self.first_sample(start)
         if first >= h.frames:
             return np.zeros((0, h.channels), dtype=np.float32)
         h.seek(first)
@@ -326,6 +348,10 @@ class _PyAVBackend:
                 break
         return failed * 2 <= tried
 
+    def first_sample(self, start: float) -> int:
+        """Index of the first sample :meth:`read` returns for ``start`` seconds (frames are placed by timestamp)."""
+        return int(round(start * self.stream.codec_context.sample_rate))
+
     def read(self, start: float, duration: float) -> np.ndarray:
         import av
 
@@ -337,28 +363,30 @@ class _PyAVBackend:
             self.container.seek(int(target / self.stream.time_base), stream=self.stream, backward=True)
         else:
             self.container.seek(0, stream=self.stream)
-        chunks, have, need = [], 0, int(round(duration * sr))
+        time_base, need, first = float(self.stream.time_base), int(round(duration * sr)), self.first_sample(start)
+        fifo, skip = av.AudioFifo(), None  # skip: samples of the first kept frame before ``start``
         try:
             for frame in self.container.decode(self.stream):
-                data = frame.to_ndarray()  # planar (channels, n); packed (1, n * channels)
-                if frame.format.is_packed:
-                    data = data.reshape(-1, channels).T
-                t0 = float(frame.pts * self.stream.time_base) - self.offset if frame.pts is not None else start
-                skip = int(round((start - t0) * sr))
-                if skip > 0:
-                    data = data[:, skip:]
-                if data.shape[1] == 0:
-                    continue
-                chunks.append(data)
-                have += data.shape[1]
-                if have >= need:
+                if skip is None:  # frames follow one another: the first one kept places them all
+                    t0 = frame.pts * time_base - self.offset if frame.pts is not None else start
+                    skip = first - int(round(t0 * sr))  # in whole samples: no tie rounds two ways
+                    if skip >= frame.samples:  # wholly before ``start`` (the MP3 warm-up)
+                        skip = None
+                        continue
+                frame.pts = None  # one block of samples: the fifo need not check the timestamps
+                fifo.write(frame)
+                if fifo.samples >= max(skip, 0) + need:
                     break
         except av.error.FFmpegError as exc:
-            if not chunks:
+            if not fifo.samples:
                 raise AudioError(f"not an audio file (decoding failed: {_short(exc)})") from None
-        if not chunks:
+        if not fifo.samples:
             return np.zeros((0, channels), dtype=np.float32)
-        return _to_float32(np.concatenate(chunks, axis=1)[:, :need]).T  # (n, channels), as libsndfile's
+        block = fifo.read()
+        data = block.to_ndarray()  # planar (channels, n); packed (1, n * channels)
+        if block.format.is_packed:
+            data = data.reshape(-1, channels).T
+        return _to_float32(data[:, max(skip, 0) :][:, :need]).T  # (n, channels), as libsndfile's
 
     def close(self) -> None:
         self.container.close()

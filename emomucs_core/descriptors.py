@@ -145,7 +145,7 @@ def _timbre(logmel: torch.Tensor, frame_rate: float) -> dict[str, torch.Tensor]:
     n_mels = x.shape[1]
     change = x.diff(dim=-1)
 
-    mfcc = torch.einsum("km,bmt->bkt", dct_matrix(N_MFCC, n_mels).to(x.device), x)
+    mfcc = dct_matrix(N_MFCC, n_mels).to(x.device) @ x  # (B, 20, T)
     timbre = torch.cat([mfcc.mean(-1), mfcc.std(-1, unbiased=False), mfcc.diff(dim=-1).abs().mean(-1)], dim=-1)
 
     bands = F.adaptive_avg_pool1d(x.transpose(1, 2), MOD_BANDS).transpose(1, 2)  # (B, 16, T)
@@ -268,7 +268,7 @@ def _tonal(chroma_db: torch.Tensor, frame_rate: float) -> dict[str, torch.Tensor
     chroma_group = torch.cat([wmean(rotated), wstd(rotated)], -1)
 
     # tonal centroid on the L1-normalised chroma
-    centroid = torch.einsum("kc,bct->bkt", tonal_centroid_matrix().to(db.device), dist)  # (B, 6, T)
+    centroid = tonal_centroid_matrix().to(db.device) @ dist  # (B, 6, T)
     mean_centroid = wmean(centroid).unflatten(-1, (3, 2)).norm(dim=-1)  # (B, 3)
     frame_len = wmean(centroid.unflatten(1, (3, 2)).norm(dim=2))  # (B, 3)
     step = max(1, int(round(CHANGE_STEP_SECONDS * frame_rate)))
@@ -280,9 +280,9 @@ def _tonal(chroma_db: torch.Tensor, frame_rate: float) -> dict[str, torch.Tensor
         change = torch.zeros(db.shape[0], 2, device=db.device)
     tonnetz_group = torch.cat([mean_centroid, frame_len, change], -1)
 
-    # roughness from the interval content of each frame
-    pairs = torch.einsum("bit,bjt->bijt", dist, dist)
-    ic = torch.einsum("cij,bijt->bct", _interval_classes().to(db.device), pairs)  # (B, 6, T)
+    # roughness from the interval content of each frame: ic[c] = sum_{i<j in class c} dist_i dist_j
+    pairs_in_class = (_interval_classes().to(db.device).flatten(0, 1) @ dist).unflatten(1, (6, N_CHROMA))  # (B, 6, 12, T)
+    ic = (pairs_in_class * dist.unsqueeze(1)).sum(2)  # (B, 6, T)
     rough = torch.einsum("c,bct->bt", torch.tensor(INTERVAL_ROUGHNESS, device=db.device), ic)
     rough_sorted = torch.where(weight > 0, rough, torch.full_like(rough, float("nan")))
     p90 = torch.nan_to_num(torch.nanquantile(rough_sorted, 0.9, dim=-1), nan=0.0)

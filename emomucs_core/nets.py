@@ -148,10 +148,18 @@ class _GlobalBranch(nn.Module):
 
     def forward(self, raw: torch.Tensor, standardised: torch.Tensor) -> list[torch.Tensor]:
         """Features ``[(B, d), ...]`` of raw ``(B, rows, T)`` dB input and its standardised log-mel ``(B, M, T)``."""
+        return self.scale(self.unscaled(raw, standardised))
+
+    def unscaled(self, raw: torch.Tensor, standardised: torch.Tensor) -> list[torch.Tensor]:
+        """:meth:`forward`'s features before the descriptors' standardisation (no parameters)."""
         out = [band_summary(standardised)] if self.summary else []
         if self.descriptors:  # the log-mel groups read rows [:n_mels], the tonal groups the chroma rows
-            out.append(self.desc_norm(window_descriptors(raw, self.frame_rate, self.groups, self.n_mels)))
+            out.append(window_descriptors(raw, self.frame_rate, self.groups, self.n_mels))
         return out
+
+    def scale(self, parts: list[torch.Tensor]) -> list[torch.Tensor]:
+        """:meth:`unscaled`'s features with the descriptors (the last part) standardised."""
+        return parts[:-1] + [self.desc_norm(parts[-1])] if self.descriptors else parts
 
 
 def band_summary(x: torch.Tensor) -> torch.Tensor:
@@ -300,7 +308,19 @@ class EmoMucs(nn.Module):
 
     def embed(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Per-source features at the fusion stage: ``{source: (B, d)}``."""
+        if self.cfg.arch == "desc" and self.fused:
+            return self._embed_descriptors(feats)
         return {s: self.source_nets[s].embed(feats[s], self.stage) for s in self.sources}
+
+    def _embed_descriptors(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """:meth:`embed` of descriptor source models, whose descriptors have no parameters: computed in one
+        pass over every source's windows (the same numbers from a quarter of the tensor operations)."""
+        glob = self.source_nets[self.sources[0]].glob
+        x = torch.cat([feats[s] for s in self.sources])
+        sizes = [len(feats[s]) for s in self.sources]
+        parts = [p.split(sizes) for p in glob.unscaled(x, x[:, : glob.n_mels])]
+        return {s: torch.cat(self.source_nets[s].glob.scale([p[i] for p in parts]), dim=1)
+                for i, s in enumerate(self.sources)}
 
     @torch.no_grad()
     def absent_embeddings(self, frames: int, silence_db: float) -> dict[str, torch.Tensor]:

@@ -106,6 +106,25 @@ def test_descriptor_branch_widens_early_features_and_carries_its_normalisation()
     assert NetConfig.from_dict(cfg.to_dict()) == cfg
 
 
+@pytest.mark.parametrize("summary", [False, True])
+def test_descriptor_models_embed_all_sources_in_one_pass_as_each_alone(summary):
+    """One descriptor pass over every source's windows gives each source its own standardised features."""
+    from emomucs_core.descriptors import GROUPS, descriptor_size
+
+    cfg = NetConfig(arch="desc", fusion="early", descriptors=True, summary=summary, n_chroma=12,
+                    descriptor_groups=GROUPS, fusion_hidden=0, head="quadrant")
+    model = EmoMucs(cfg).eval()
+    size = descriptor_size(96, GROUPS)
+    for i, s in enumerate(SOURCES):  # each source its own statistics: a mix-up would show
+        model.set_descriptor_normalisation(s, torch.randn(size) * (i + 1), torch.rand(size) + i + 0.5)
+    feats = {s: torch.randn(3, 108, 400) * 10 - 40 - 5 * i for i, s in enumerate(SOURCES)}
+    together = model.embed(feats)
+    for s in SOURCES:
+        alone = model.source_nets[s].embed(feats[s], "early")
+        assert together[s].shape == alone.shape == (3, size + (2 * 96 if summary else 0))
+        torch.testing.assert_close(together[s], alone, rtol=1e-5, atol=1e-4)
+
+
 def test_a_zero_width_hidden_layer_makes_the_fusion_head_linear():
     model = EmoMucs(NetConfig(arch="c1d", fusion="early", head="quadrant", fusion_hidden=0)).eval()
     assert [type(m).__name__ for m in model.fusion_head] == ["_Standardise", "Linear"]

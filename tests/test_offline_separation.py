@@ -6,11 +6,12 @@ import librosa
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from emomucs_core.features import features_from_audio, log_mel, power_spectrogram, to_mono
 from emomucs_core.separators import SEPARATION_RATE, SOURCES, SeparatorError, make_separator
 from emomucs_core.separators.offline import (
-    V2_PARAMS, V4_PARAMS, MaskedFeatureSeparator, OfflineSeparator, band_shares, leakage_shares, median9,
+    V2_PARAMS, V4_PARAMS, MaskedFeatureSeparator, OfflineSeparator, _cell_means, band_shares, leakage_shares, median9,
     stem_masks,
 )
 from emomucs_core.testing import synth_music
@@ -128,6 +129,12 @@ def v2() -> MaskedFeatureSeparator:
 def _power(db: np.ndarray) -> float:
     """Total power of the mel rows of a feature array (dB back to power)."""
     return float((10.0 ** (db[..., : V2.n_mels, :].astype(np.float64) / 10)).sum())
+
+
+@pytest.mark.parametrize("shape,pool", [((1, 1025, 1121), (2, 2)), ((2, 9, 13), (2, 3)), ((1, 7, 10), (3, 4))])
+def test_cell_means_are_those_of_avg_pool_over_the_edge(shape, pool):
+    x = torch.rand(shape)
+    torch.testing.assert_close(_cell_means(x, pool), F.avg_pool2d(x.unsqueeze(1), pool, ceil_mode=True).squeeze(1))
 
 
 def test_median9_is_the_median():

@@ -367,8 +367,7 @@ def stem_masks(power: torch.Tensor, params: MelParams) -> tuple[torch.Tensor, in
     bins = power.shape[-2]
     bin_hz = params.samplerate / params.n_fft
     pool = (max(1, round(MASK_BIN_HZ / bin_hz)), max(1, round(MASK_HOP_SECONDS * params.frame_rate)))
-    # Mean power of each cell (cells over the edge average the cells inside): (B, Fg, Tg) magnitude.
-    mag = F.avg_pool2d(power.unsqueeze(1), pool, ceil_mode=True).squeeze(1).sqrt()
+    mag = _cell_means(power, pool).sqrt()  # (B, Fg, Tg) magnitude
     harm, perc = _softmask(_median_filter(mag, -1), _median_filter(mag, -2))
     fore = _repet_foreground(mag * harm + 1e-8, grid_rate=params.frame_rate / pool[1])
     centres = ((torch.arange(mag.shape[-2], dtype=torch.float32) + 0.5) * pool[0] - 0.5).clamp(0, bins - 1)
@@ -468,6 +467,20 @@ def _around(x: torch.Tensor, ratio: int, bins: int) -> torch.Tensor:
     return out
 
 
+def _cell_means(x: torch.Tensor, pool: tuple[int, int]) -> torch.Tensor:
+    """Means of ``x`` ``(B, F, T)`` over cells of ``pool = (bins, frames)``: ``(B, ceil(F / bins), ceil(T / frames))``.
+
+    Cells over the edge average what is inside them, as ``F.avg_pool2d(x, pool, ceil_mode=True)``;
+    summed by strided views, about 4x faster than it.
+    """
+    (bins, frames), (rows, cols) = pool, x.shape[-2:]
+    padded = F.pad(x, (0, -cols % frames, 0, -rows % bins))
+    total = sum(padded[..., i::bins, j::frames] for i in range(bins) for j in range(frames))
+    inside_rows = torch.arange(0, rows, bins).neg_().add_(rows).clamp_(max=bins)  # bins inside each cell row
+    inside_cols = torch.arange(0, cols, frames).neg_().add_(cols).clamp_(max=frames)
+    return total / (inside_rows[:, None] * inside_cols).to(x.dtype)
+
+
 def _upsample_time(x: torch.Tensor, factor: int) -> torch.Tensor:
     """Linear interpolation ``(..., Tg) -> (..., Tg * factor)`` between cell centres (edges held)."""
     if factor == 1:
@@ -493,13 +506,32 @@ _MED9 = ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8),
          (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2))
 
 
+def _live_exchanges(network: tuple[tuple[int, int], ...], out: int) -> tuple[tuple[int, int, bool, bool], ...]:
+    """``(a, b, keep_min, keep_max)`` per exchange of ``network``: which of its two results ``p[out]`` depends on."""
+    needed, live = {out}, []
+    for a, b in reversed(network):
+        keep_min, keep_max = a in needed, b in needed
+        if keep_min or keep_max:
+            needed |= {a, b}
+        live.append((a, b, keep_min, keep_max))
+    return tuple(reversed(live))
+
+
+#: :data:`_MED9` with the 8 minima and maxima the median never reads left out (30 operations, not 38).
+_MED9_LIVE = _live_exchanges(_MED9, 4)
+
+
 def median9(values: Sequence[torch.Tensor]) -> torch.Tensor:
     """Element-wise median of 9 tensors of one shape, by a sorting network of minima and maxima."""
     p = list(values)
     if len(p) != 9:
         raise ValueError(f"median9 takes 9 tensors, not {len(p)}")
-    for a, b in _MED9:
-        p[a], p[b] = torch.minimum(p[a], p[b]), torch.maximum(p[a], p[b])
+    for a, b, keep_min, keep_max in _MED9_LIVE:
+        low = torch.minimum(p[a], p[b]) if keep_min else None
+        if keep_max:
+            p[b] = torch.maximum(p[a], p[b])
+        if keep_min:
+            p[a] = low
     return p[4]
 
 
