@@ -6,7 +6,8 @@ Runs the steps of :class:`~emomucs_core.predictor.Predictor` one by one on every
 ``--every``-th audio file under ``--data`` (twice; the second pass is timed, so
 byte-code, caches and the numba-free path are warm) and prints the mean CPU
 milliseconds per track of: opening the file (true length), finding the audible
-part and placing the windows, reading them (as spans for a span separator), the input checks,
+part and placing the windows (a clip of at most 60 s is decoded whole at this first
+read), reading them (as spans for a span separator), the input checks,
 the stem features, and the model with its Shapley values. CPU time with one
 thread is the cost per core and holds up on a busy machine better than wall time.
 """
