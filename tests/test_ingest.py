@@ -63,7 +63,7 @@ def test_results_are_stored_like_a_local_run(env, plugin_config, predicted, capl
     messages = caplog.messages
     assert messages[messages.index("1 result matches no library item (by path):") + 1] == f"  {stray}"
     assert messages[messages.index("1 error record (nothing stored):") + 1].startswith(f"  {broken}: ")
-    assert f"{results}: 3 stored, 1 error records, 1 unmatched, 0 refused, 0 unusable" in messages
+    assert f"{results}: 3 stored, 1 error record, 1 unmatched, 0 refused, 0 unusable" in messages
     records = {r["path"]: r for r in records_of(results)}
     for item in items:
         stored, record = env.lib.get_item(item.id), records[os.fsdecode(item.path)]
@@ -101,7 +101,7 @@ def test_error_records_store_nothing_and_other_models_need_force(env, plugin_con
     env.run_command("emomucs", "--from-results", str(other_file))
     assert (f"4 results from model other-model-0123abcd refused: the configured model is {plugin.model_id} "
             "(-f stores them)") in caplog.text
-    assert f"{other_file}: 0 stored, 1 error records, 0 unmatched, 4 refused, 0 unusable" in caplog.text
+    assert f"{other_file}: 0 stored, 1 error record, 0 unmatched, 4 refused, 0 unusable" in caplog.text
     assert all(own(env.lib.get_item(i.id), "valence") is None for i in items)
     assert own(env.lib.albums().get(), "valence") is None
     env.run_command("emomucs", "--from-results", str(other_file), "-f")
@@ -181,7 +181,7 @@ def test_ray_engine_parquet_parts_are_stored(env, plugin_config, predicted, tmp_
         writer.write(rows[:2])
         writer.write(rows[2:])
     env.run_command("emomucs", "--from-results", str(out))
-    assert f"{out}: 3 stored, 1 error records, 1 unmatched, 0 refused, 0 unusable" in caplog.messages
+    assert f"{out}: 3 stored, 1 error record, 1 unmatched, 0 refused, 0 unusable" in caplog.messages
     records = {r["path"]: r for r in rows}
     for item in items:
         stored, record = env.lib.get_item(item.id), records[os.fsdecode(item.path)]

@@ -131,11 +131,17 @@ def from_results(plugin, lib: Library, opts, args: list[str]) -> None:
     for model, count in report.refused.items():
         log.warning("{} result{} from model {} refused: the configured model is {} (-f stores them)",
                     count, "s" if count != 1 else "", model, plugin.model_id)
-    log.info("{}: {} {}, {} error records, {} unmatched, {} refused, {} unusable{}{}", opts.from_results,
-             report.stored, "would be stored (pretend)" if opts.pretend else "stored", len(report.errors),
-             len(report.unmatched), sum(report.refused.values()), len(report.invalid),
-             f", {report.repeated} repeated paths (the later record wins)" if report.repeated else "",
-             f", {report.write_failures} tag writes failed" if report.write_failures else "")
+    log.info("{}: {} {}, {}, {} unmatched, {} refused, {} unusable{}{}", opts.from_results,
+             report.stored, "would be stored (pretend)" if opts.pretend else "stored",
+             _count(len(report.errors), "error record"), len(report.unmatched), sum(report.refused.values()),
+             len(report.invalid),
+             f", {_count(report.repeated, 'repeated path')} (the later record wins)" if report.repeated else "",
+             f", {_count(report.write_failures, 'tag write')} failed" if report.write_failures else "")
+
+
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1: "1 error record", "2 error records"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _listed(log, what: tuple[str, str], lines: list[str]) -> None:
