@@ -10,7 +10,7 @@ import pytest
 from scipy.signal import welch as scipy_welch
 
 from emomucs_core.filterbanks import chroma_filterbank, hz_to_mel, mel_filterbank, mel_to_hz
-from emomucs_core.input_checks import cutoff_hz, welch
+from emomucs_core.input_checks import cutoff_hz, percentile, welch
 from emomucs_core.testing import synth_music
 
 #: (sample rate, FFT size): the paper's, offline:v2's, and a few unusual ones (odd FFT, other rates).
@@ -51,6 +51,14 @@ def test_welch_is_scipys(n, nperseg, dtype):
     assert ours.dtype == power.dtype and ours.shape == power.shape
     np.testing.assert_allclose(our_freqs, freqs)
     np.testing.assert_allclose(ours, power, rtol=2e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 185, 371])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_percentile_is_numpys(n, dtype):
+    x = (np.random.default_rng(n).standard_normal(n) * 30 - 50).astype(dtype)
+    for q in (0, 10, 50, 90, 99.5, 100):  # equal up to the rounding of x's precision
+        np.testing.assert_allclose(percentile(x, q), np.percentile(x, q), rtol=1e-6 if dtype == np.float32 else 1e-15)
 
 
 def test_cutoff_of_band_limited_music():
