@@ -129,8 +129,8 @@ def from_results(plugin, lib: Library, opts, args: list[str]) -> None:
     where = "item of the query" if args else "library item"
     _listed(log, (f"result matches no {where} (by path)", f"results match no {where} (by path)"), report.unmatched)
     for model, count in report.refused.items():
-        log.warning("{} result{} from model {} refused: the configured model is {} (-f stores them)",
-                    count, "s" if count != 1 else "", model, plugin.model_id)
+        log.warning("{} from model {} refused: the configured model is {} (-f stores them)",
+                    _count(count, "result"), model, plugin.model_id)
     log.info("{}: {} {}, {}, {} unmatched, {} refused, {} unusable{}{}", opts.from_results,
              report.stored, "would be stored (pretend)" if opts.pretend else "stored",
              _count(len(report.errors), "error record"), len(report.unmatched), sum(report.refused.values()),
