@@ -474,7 +474,7 @@ class EmoMucsPlugin(BeetsPlugin):
                 for item in items:
                     ui.print_(format(item))
             if opts.count:
-                ui.print_(f"{len(items)} item{'s' if len(items) != 1 else ''} to analyse")
+                ui.print_(f"{view_commands.counted(len(items), 'item')} to analyse")
             return
         if not items:
             self._log.info("nothing to analyse (use -f to re-analyse)")

@@ -130,16 +130,16 @@ def from_results(plugin, lib: Library, opts, args: list[str]) -> None:
     _listed(log, (f"result matches no {where} (by path)", f"results match no {where} (by path)"), report.unmatched)
     for model, count in report.refused.items():
         log.warning("{} from model {} refused: the configured model is {} (-f stores them)",
-                    _count(count, "result"), model, plugin.model_id)
+                    counted(count, "result"), model, plugin.model_id)
     log.info("{}: {} {}, {}, {} unmatched, {} refused, {} unusable{}{}", opts.from_results,
              report.stored, "would be stored (pretend)" if opts.pretend else "stored",
-             _count(len(report.errors), "error record"), len(report.unmatched), sum(report.refused.values()),
+             counted(len(report.errors), "error record"), len(report.unmatched), sum(report.refused.values()),
              len(report.invalid),
-             f", {_count(report.repeated, 'repeated path')} (the later record wins)" if report.repeated else "",
-             f", {_count(report.write_failures, 'tag write')} failed" if report.write_failures else "")
+             f", {counted(report.repeated, 'repeated path')} (the later record wins)" if report.repeated else "",
+             f", {counted(report.write_failures, 'tag write')} failed" if report.write_failures else "")
 
 
-def _count(n: int, noun: str) -> str:
+def counted(n: int, noun: str) -> str:
     """``n`` and ``noun``, plural unless ``n`` is 1: "1 error record", "2 error records"."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
