@@ -308,7 +308,7 @@ class EmoMucs(nn.Module):
 
     def embed(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Per-source features at the fusion stage: ``{source: (B, d)}``."""
-        if self.cfg.arch == "desc" and self.fused:
+        if self.cfg.arch == "desc":  # always several sources, early fusion (NetConfig)
             return self._embed_descriptors(feats)
         return {s: self.source_nets[s].embed(feats[s], self.stage) for s in self.sources}
 
