@@ -48,7 +48,7 @@ def track_steps(predictor: Predictor, path: Path) -> list[float]:
     marks.append(time.process_time())
     check_windows(windows, rate)
     marks.append(time.process_time())
-    feats = step.span_features(spans) if step.analyses_spans else step.features(windows)
+    feats = step.span_features(spans, length) if step.analyses_spans else step.features(windows)
     marks.append(time.process_time())
     step.from_features(feats)
     marks.append(time.process_time())

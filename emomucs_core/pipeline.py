@@ -124,16 +124,16 @@ class InferenceStep:
         and, for a quadrant head, quadrant probabilities ``(B, 4)`` (Q1..Q4; else None)."""
         return self.from_features(self.features(windows))
 
-    def span_features(self, spans: Sequence[tuple[np.ndarray, Sequence[int]]]) -> dict[str, np.ndarray]:
-        """:func:`span_stem_features` of the model's sources for ``(audio (channels, n), offsets)`` spans."""
-        length = int(round(self.window_seconds * self.separator.span_rate))
+    def span_features(self, spans: Sequence[tuple[np.ndarray, Sequence[int]]], length: int) -> dict[str, np.ndarray]:
+        """:func:`span_stem_features` of the model's sources for ``(audio (channels, n), offsets)`` spans
+        whose windows are ``length`` samples long (:func:`~emomucs_core.audio.read_spans`)."""
         return span_stem_features(spans, length, self.model.sources, self.separator, self.mel)
 
     def from_spans(
-        self, spans: Sequence[tuple[np.ndarray, Sequence[int]]]
+        self, spans: Sequence[tuple[np.ndarray, Sequence[int]]], length: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """As :meth:`__call__`, for the windows of spans (:meth:`span_features`)."""
-        return self.from_features(self.span_features(spans))
+        return self.from_features(self.span_features(spans, length))
 
     def from_features(self, feats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """As :meth:`__call__`, from feature arrays ``{source: (B, rows, frames)}``."""

@@ -40,6 +40,7 @@ class _Pending:
     starts: list[float] = field(default_factory=list)
     audio: np.ndarray | None = None  # (K, 2, n) until batched
     spans: list[tuple[np.ndarray, list[int]]] | None = None  # (mono audio (1, n), window offsets), span separators
+    window_samples: int = 0  # a window's length in the spans' samples
     unit: list[np.ndarray] = field(default_factory=list)  # per window (2,)
     contrib: list[np.ndarray] = field(default_factory=list)  # per window (n_sources, 2)
     probs: list[np.ndarray] = field(default_factory=list)  # per window (4,), quadrant heads only
@@ -123,7 +124,7 @@ class Predictor:
                 pending.append(item)
                 if item.spans:  # a span separator: one file's spans are one batch
                     windows = [(item, k) for k in range(len(item.starts))]
-                    self._store(windows, lambda: self.step.from_spans(item.spans))
+                    self._store(windows, lambda: self.step.from_spans(item.spans, item.window_samples))
                     item.spans = None
                 elif item.audio is not None:
                     queue += [(item, k) for k in range(len(item.starts))]
@@ -164,6 +165,7 @@ class Predictor:
         """Read the overlapping windows of a track once, as spans; keep the offsets of audible windows."""
         rate = self.separator.span_rate
         chosen, spans, length = read_spans(audio, chosen, self.bundle.mel.hop_seconds, rate)
+        item.window_samples = length
         windows = [a[:, o : o + length] for a, offs in spans for o in offs]
         keep = iter(self._check(item, audio, chosen, windows, rate))
         kept = [(a, [o for o in offs if next(keep)]) for a, offs in spans]
