@@ -138,7 +138,7 @@ def test_the_built_in_model_analyses_on_one_torch_thread_and_gives_the_others_ba
         assert predictor.separator.cpu_threads == 1 and predictor.analysis_threads == 1
         seen = []
         analyse = predictor.step.from_spans
-        predictor.step.from_spans = lambda spans, length: (seen.append(torch.get_num_threads()), analyse(spans, length))[1]
+        predictor.step.from_spans = lambda *args: (seen.append(torch.get_num_threads()), analyse(*args))[1]
         results = list(predictor.predict([music_files["wav"], music_files["mp3"]]))
         assert all(r.ok for r in results) and seen == [1, 1]
         assert torch.get_num_threads() == 2  # beets' process gets its threads back between files
