@@ -107,9 +107,14 @@ def stft(mono: torch.Tensor, params: MelParams) -> torch.Tensor:
 
 
 def power_spectrogram(mono: np.ndarray, params: MelParams = MelParams()) -> torch.Tensor:
-    """Power ``|STFT|**2`` ``(..., n_fft // 2 + 1, 1 + n // hop_length)`` of mono ``(..., n)`` audio."""
+    """Power ``|STFT|**2`` ``(..., n_fft // 2 + 1, 1 + n // hop_length)`` of mono ``(..., n)`` audio.
+
+    Contiguous, each bin's frames side by side: torch's STFT lays each frame's bins side by
+    side, and the masks multiplied onto the power by bin then read it across the grain
+    (``offline:v7``'s stem powers of a 27-s span: 12 ms against 1.4 ms, one thread).
+    """
     spec = stft(torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32)), params)
-    return spec.real.square() + spec.imag.square()
+    return (spec.real.square() + spec.imag.square()).contiguous()
 
 
 def features_from_power(

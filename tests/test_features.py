@@ -45,7 +45,7 @@ def test_params_in_keys_and_per_separator():
     assert MelParams(**V2_PARAMS.to_dict()) == V2_PARAMS and V2_PARAMS.rows == 108
     assert V2_PARAMS.frame_rate > 32  # the descriptors' modulation bands reach 16 Hz
     assert feature_params("offline:v2") == V2_PARAMS
-    assert feature_params("offline:v4") == feature_params("offline:v5") == V4_PARAMS
+    assert feature_params("offline:v4") == feature_params("offline:v5") == feature_params("offline:v7") == V4_PARAMS
     assert MelParams(**V4_PARAMS.to_dict()) == V4_PARAMS
     assert "chroma_n_fft" not in V2_PARAMS.to_dict() and "chroma_hop_length" not in V2_PARAMS.to_dict()
     assert feature_params("offline") == feature_params("demucs:htdemucs") == feature_params(None) == MelParams()
@@ -65,6 +65,14 @@ def test_chroma_rows_of_their_own_stft_follow_the_mel_frames():
     np.testing.assert_allclose(10 * np.log10(power[:, 1:-1:2]), between[:, : power[:, 1:-1:2].shape[1]], atol=1e-3)
     with pytest.raises(ValueError, match="own STFT"):  # the chroma rows cannot come from the mel rows' power
         features_from_power(power_spectrogram(mono, V4_PARAMS), V4_PARAMS)
+
+
+def test_power_spectrogram_is_librosas_laid_out_bin_by_bin():
+    mono = synth_music(2.0, 22050, channels=2, seed=4).T  # (2, n): a batch of two signals
+    power = power_spectrogram(mono, V2_PARAMS)
+    assert power.is_contiguous()  # each bin's frames side by side (torch's STFT gives frames' bins)
+    expected = np.abs(librosa.stft(mono, n_fft=2048, hop_length=512, pad_mode="constant")) ** 2
+    np.testing.assert_allclose(power.numpy(), expected, rtol=1e-3, atol=1e-3 * expected.max())
 
 
 def test_interpolate_frames_places_output_frame_o_at_input_frame_o_over_step():

@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from emomucs_core.features import features_from_audio, log_mel, power_spectrogram, to_mono
 from emomucs_core.separators import SEPARATION_RATE, SOURCES, SeparatorError, make_separator
 from emomucs_core.separators.offline import (
-    V2_PARAMS, V4_PARAMS, MaskedFeatureSeparator, OfflineSeparator, _cell_means, band_shares, leakage_shares, median9,
+    V2_PARAMS, V4_PARAMS, MaskedFeatureSeparator, OfflineSeparator, _cell_means, band_shares, leakage_shares,
     stem_masks,
 )
+from emomucs_core.separators.medians import median9
 from emomucs_core.testing import synth_music
 
 SR = SEPARATION_RATE
@@ -352,3 +353,46 @@ def test_leakage_shares_weigh_each_group_of_long_bins_by_the_short_windows_respo
     np.testing.assert_allclose(shares[0].numpy(), expected, atol=1e-5)
     assert float(shares[0, :, 182:, 1].abs().max()) == 0 and float(shares[0, :, 181, 1].min()) > 0
     assert float(shares.sum(1).max()) <= 1.0
+
+
+# -- offline:v7: offline:v1's masks on its grid, offline:v5's features -------------
+def test_v7_masks_are_v1s_algorithm_on_every_bin_and_every_other_frame():
+    """HPSS medians of 9 frames x 17 bins (scipy, mirrored edges) and v1's REPET-SIM over 15 frames, 46 ms apart."""
+    from scipy.ndimage import median_filter
+
+    from emomucs_core.separators.offline import BASS_CUTOFF, VOCAL_HIGHPASS, repeating_background, v1_grid_masks
+
+    rng = np.random.default_rng(8)
+    x = synth_music(12.0, V2.samplerate, channels=1, tempo=100, seed=8)[:, 0]
+    x = (x + 1e-3 * rng.standard_normal(x.size)).astype(np.float32)  # no two frames exactly alike
+    power = power_spectrogram(x[None], V2)
+    masks, cell = v1_grid_masks(power, V2)
+    assert cell == 1 and masks.shape == (1, 4, *power.shape[1:])
+    torch.testing.assert_close(masks.sum(dim=1), torch.ones_like(masks[:, 0]), atol=1e-5, rtol=0)
+
+    mag = power[0, :, ::2].sqrt().numpy()  # 46 ms apart
+    along_time, along_freq = (median_filter(mag, size=s, mode="mirror") for s in ((1, 9), (17, 1)))
+    harm = librosa.util.softmask(along_time, along_freq, power=2)
+    perc = librosa.util.softmask(along_freq, along_time, power=2)
+    h = mag * harm + 1e-8
+    background = np.minimum(h, repeating_background(h, width=43, neighbours=15))  # 2 s at 21.5 frames/s
+    fore = librosa.util.softmask(h - background, 2.0 * background, power=2)
+    freqs = np.maximum(np.arange(mag.shape[0]) * V2.samplerate / V2.n_fft, 1.0)[:, None]
+    vocals = harm * fore / (1 + (VOCAL_HIGHPASS / freqs) ** 8)
+    bass = (harm - vocals) / (1 + (freqs / BASS_CUTOFF) ** 8)
+    expected = np.stack([vocals, perc, bass, np.clip(1 - vocals - perc - bass, 0, 1)])
+    np.testing.assert_allclose(masks[0, ..., ::2].numpy(), expected, atol=1e-4)
+    # Frames between the grid's are half-way between their neighbours.
+    torch.testing.assert_close(masks[0, ..., 1:-1:2], (masks[0, ..., :-2:2] + masks[0, ..., 2::2]) / 2)
+
+
+def test_v7_is_v5_with_other_masks():
+    v5, v7 = make_separator("offline:v5"), make_separator("offline:v7")
+    assert v7.id == "offline:v7" and v7.feature_params == V4_PARAMS and v7.analyses_spans
+    span = np.ascontiguousarray(synth_music(9, v7.span_rate, seed=2).T, dtype=np.float32)
+    length = 5 * v7.span_rate
+    five, seven = (s.span_features(span, [0, 40 * V4_PARAMS.hop_length], length, ("mix",) + SOURCES, V4_PARAMS)
+                   for s in (v5, v7))
+    np.testing.assert_array_equal(five["mix"], seven["mix"])
+    for s in SOURCES:
+        assert five[s].shape == seven[s].shape and not np.allclose(five[s], seven[s], atol=0.5), s

@@ -114,7 +114,7 @@ def test_a_demucs_weights_folder_does_not_stop_other_separators(tmp_path):
     assert predictor.separator.id == "offline:v1"
 
 
-@pytest.mark.parametrize("separator_id, params", [("offline:v3", V2_PARAMS), ("offline:v5", V4_PARAMS)])
+@pytest.mark.parametrize("separator_id, params", [("offline:v3", V2_PARAMS), ("offline:v5", V4_PARAMS), ("offline:v7", V4_PARAMS)])
 def test_span_separators_read_alike_in_cache_builder_and_predictor(clips, tmp_path, separator_id, params):
     """A 30-s song's three overlapping windows: one span, the same features and starts in the cache and the predictor."""
     sep = make_separator(separator_id)

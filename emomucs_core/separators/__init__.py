@@ -12,7 +12,8 @@ an id or from a bundle's spec (``{"backend": ..., "model": ...}``):
   overlapping windows of a track (a span) instead of once per window; ``offline:v4``
   (:class:`~.offline.FineSpanSeparator`): ``offline:v3`` with mel rows from a 512-point STFT;
   ``offline:v5`` (:class:`~.offline.LeakageSpanSeparator`): ``offline:v4`` with the short window's
-  side-lobe leakage in each stem's mel rows.
+  side-lobe leakage in each stem's mel rows; ``offline:v7`` (:class:`~.offline.V1MaskSpanSeparator`):
+  ``offline:v5`` with ``offline:v1``'s masks on its finer grid.
 - ``spleeter`` / ``spleeter:2stems`` (:class:`~.spleeter.SpleeterSeparator`): vocals
   from Spleeter's pretrained U-Net, the rest from ``offline:v1``'s masks.
 """
@@ -26,7 +27,7 @@ from ..features import MelParams
 from .base import SEPARATION_RATE, SOURCES, Separator, SeparatorError
 from .demucs import DemucsSeparator, load_demucs
 from .offline import (V2_PARAMS, V4_PARAMS, FineSpanSeparator, LeakageSpanSeparator, MaskedFeatureSeparator,
-                      OfflineSeparator, SpanFeatureSeparator)
+                      OfflineSeparator, SpanFeatureSeparator, V1MaskSpanSeparator)
 from .spleeter import SpleeterSeparator
 
 __all__ = ["BACKENDS", "SEPARATION_RATE", "SOURCES", "Separator", "SeparatorError", "V2_PARAMS", "V4_PARAMS",
@@ -36,7 +37,7 @@ __all__ = ["BACKENDS", "SEPARATION_RATE", "SOURCES", "Separator", "SeparatorErro
 BACKENDS: dict[str, dict[str | None, type[Separator]]] = {
     "demucs": {None: DemucsSeparator},
     "offline": {"v1": OfflineSeparator, "v2": MaskedFeatureSeparator, "v3": SpanFeatureSeparator,
-                "v4": FineSpanSeparator, "v5": LeakageSpanSeparator},
+                "v4": FineSpanSeparator, "v5": LeakageSpanSeparator, "v7": V1MaskSpanSeparator},
     "spleeter": {"2stems": SpleeterSeparator},
 }
 #: Model used when an id names only the backend.
