@@ -12,7 +12,7 @@ DATA4Q ?= ../shared/data/4q-dev
 # All 900 clips of the 4Q dataset (Famelgas/MULT_TP2, folder Dataset/); only `evaluate-4q` and `model` read it.
 DATA4Q_FULL ?= ../data4q/Dataset
 CACHE  ?= $(HOME)/.cache/emomucs/features
-SEPARATOR_4Q ?= offline:v5
+SEPARATOR_4Q ?= offline:v7
 RESULTS_4Q ?= docs/results-4q-900
 EPOCHS ?= 30
 SHIPPED_SPEC ?= desc-early-freeze-quadrant-linear

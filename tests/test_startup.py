@@ -1,7 +1,7 @@
 """Start-up: a torch-free parent, no librosa/numba/scipy in a worker, and the "model loaded" line.
 
 Real processes throughout: the CLI runs in a subprocess with two spawned
-workers and the built-in model (``offline:v5``), and reports, from inside the
+workers and the built-in model (``offline:v7``), and reports, from inside the
 parent, which modules it had loaded when it exited.
 """
 
@@ -64,7 +64,7 @@ def test_a_worker_with_the_built_in_model_loads_no_librosa_numba_or_scipy(songs)
     code = _REPORT_MODULES + (
         "from emomucs_core.predictor import Predictor\n"
         "predictor = Predictor(device='cpu', windows=1)\n"
-        "assert predictor.separator.id == 'offline:v5', predictor.separator.id\n"
+        "assert predictor.separator.id == 'offline:v7', predictor.separator.id\n"
         "results = list(predictor.predict(sys.argv[1:]))\n"
         "assert [r.ok for r in results] == [True, True, False], results\n")
     out = subprocess.run([sys.executable, "-c", code, *map(str, songs)], capture_output=True, text=True, timeout=300)

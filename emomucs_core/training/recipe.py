@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="evaluate: nested CV report; train: the bundle; groups: what each descriptor group adds")
     parser.add_argument("--data", required=True, type=Path, help="4Q dataset folder (Q1..Q4, annotation CSVs)")
     parser.add_argument("--cache", required=True, type=Path, help="feature cache folder")
-    parser.add_argument("--separator", default="offline:v5")
+    parser.add_argument("--separator", default="offline:v7")
     parser.add_argument("--windows", type=int, default=3)
     parser.add_argument("--folds", type=int, default=5, help="outer folds")
     parser.add_argument("--inner-folds", type=int, default=5, help="inner folds of the selector")
