@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from beetsplug.emomucs.explain import HALF_WIDTH, bar, describe, explain
+from beetsplug.emomucs.explain import HALF_WIDTH, bar, describe, explain, signed
 from beetsplug.emomucs.points import TrackPoint
 
 CONTRIBUTIONS = {
@@ -47,7 +47,7 @@ def test_explain_lines_carry_values_baseline_and_one_row_per_source():
         for source, row in zip(CONTRIBUTIONS, rows):
             c = CONTRIBUTIONS[source][dim]
             assert row.split()[0] == source
-            assert f"{c:+.2f}" in row and describe(source, dim, c) in row
+            assert signed(c) in row and describe(source, dim, c) in row
             axis = row.index("│")
             if abs(c) >= 0.01:
                 assert ("█" in row[:axis]) == (c < 0) and ("█" in row[axis:]) == (c > 0)
@@ -56,6 +56,15 @@ def test_explain_lines_carry_values_baseline_and_one_row_per_source():
     assert "█" * HALF_WIDTH in drums_arousal
     # drums |0.03| + |0.20| = 0.23 lead vocals 0.14 by 0.09
     assert lines[-1] == "  dominant source: drums (drums 0.090 ahead of vocals)"
+
+
+def test_a_contribution_that_rounds_to_zero_reads_plus_zero():
+    tiny = {"vocals": {"valence": 0.2, "arousal": -0.004}, "drums": {"valence": 0.0, "arousal": 0.1},
+            "bass": {"valence": 0.0, "arousal": 0.0}, "other": {"valence": 0.0, "arousal": 0.0}}
+    rows = [line for line in explain(TrackPoint("A - B", valence=0.7, arousal=0.6, contributions=tiny))
+            if line.strip().startswith("vocals")]
+    assert "+0.20" in rows[0] and "+0.00  the vocals hardly change arousal" in rows[1]
+    assert signed(-0.004) == signed(0.0) == "+0.00" and signed(-0.006) == "-0.01"
 
 
 def test_a_near_tie_is_called_mixed():

@@ -12,7 +12,7 @@ from beets.library import Item
 from beets.ui import UserError
 
 from beetsplug.emomucs.fields import source_field, value_without_album as own
-from beetsplug.emomucs.explain import describe
+from beetsplug.emomucs.explain import describe, signed
 from beetsplug.emomucs.moodmap import SOURCE_COLOURS
 from beetsplug.emomucs.playlist import mood_path
 from beetsplug.emomucs.labels import mood
@@ -55,7 +55,7 @@ def test_explain_shows_the_stored_contributions_of_a_real_analysis(env, plugin_c
     for source in SOURCES:
         for dim in ("valence", "arousal"):
             c = item[source_field(source, dim)]
-            assert any(line.split()[0] == source and f"{c:+.2f}" in line and describe(source, dim, c) in line
+            assert any(line.split()[0] == source and signed(c) in line and describe(source, dim, c) in line
                        for line in body)
     assert any(line.startswith(f"  dominant source: {item['dominant_source']}") for line in body)
     assert f"Synth Band - {never.title}: not analysed yet (run `beet emomucs` on it)" in out

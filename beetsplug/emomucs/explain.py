@@ -39,6 +39,11 @@ def describe(source: str, dim: str, value: float) -> str:
     return f"{name} {verb} {dim} {direction} by {abs(value):.2f} ({meaning})"
 
 
+def signed(value: float) -> str:
+    """``value`` with its sign and two decimals (+0.12, -0.12); one that rounds to zero reads +0.00, never -0.00."""
+    return f"{round(value, 2) + 0.0:+.2f}"
+
+
 def bar(value: float, scale: float, *, half_width: int = HALF_WIDTH, unicode: bool = True) -> str:
     """A bar left (negative) or right (positive) of a zero axis, ``2 * half_width + 1`` characters."""
     block, axis = ("█", "│") if unicode else ("#", "|")
@@ -72,7 +77,7 @@ def explain(point: TrackPoint, *, unicode: bool = True) -> list[str]:
         for source, contribution in point.contributions.items():
             c = contribution[dim]
             lines.append(
-                f"    {source:<{width}} {bar(c, scale, unicode=unicode)} {c:+.2f}  {describe(source, dim, c)}"
+                f"    {source:<{width}} {bar(c, scale, unicode=unicode)} {signed(c)}  {describe(source, dim, c)}"
             )
     lines.append(f"  {dominance_words(point.contributions)}")
     return lines
