@@ -233,6 +233,7 @@ def test_two_concurrent_runs_never_analyse_one_item_twice(disk_library):
     out1, err1 = first.communicate(timeout=600)
     assert first.returncode == 0 and second.returncode == 0, err1 + second.stderr
     assert "4 of 4 tracks are being analysed by another run: skipped" in second.stderr
+    assert "loading" not in second.stderr  # nothing left to analyse: no model to load
     analysed = [x for x in (err1 + second.stderr).splitlines() if re.match(r"emomucs: \[\d/\d\]", x)]
     assert len(analysed) == 4
     assert not list(claims.glob("run-*.json"))  # claims are released

@@ -170,7 +170,7 @@ class EmoMucsPlugin(BeetsPlugin):
         return f"model {util.displayable_path(path)}" if path else "the built-in model"
 
     def announce(self, live: bool) -> None:
-        """Say what is loading, at once and once per process (loading takes seconds)."""
+        """Say what is loading, once per process, just before it loads (loading takes seconds)."""
         if not self._announced:
             self._announced = True
             say(f"loading {self.model_description()}…", live=live, log=self._log)
@@ -387,6 +387,7 @@ class EmoMucsPlugin(BeetsPlugin):
                 progress.total = len(items)
             if not items:
                 return 0, 0
+            self.announce(live)
             finished = 0
             try:
                 results = self.predictions([util.syspath(i.path) for i in items], **predictor_options)
@@ -462,14 +463,11 @@ class EmoMucsPlugin(BeetsPlugin):
             return
         force = opts.force if opts.force is not None else self.config["force"].get(bool)
         live = sys.stderr.isatty()
-        selecting = not (opts.missing or opts.count)
-        if selecting:
-            self.announce(live)
         try:
             items = [i for i in lib.items(args) if self.needs_analysis(i, force)]
         except model_errors() as exc:
             raise ui.UserError(str(exc)) from None
-        if not selecting:
+        if opts.missing or opts.count:
             if opts.missing:
                 for item in items:
                     ui.print_(format(item))
@@ -506,7 +504,6 @@ class EmoMucsPlugin(BeetsPlugin):
         if not items:
             return
         live = sys.stderr.isatty()
-        self.announce(live)
         try:
             self.analyse(items, live=live, echo=live)
         except model_errors() as exc:
