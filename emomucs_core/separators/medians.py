@@ -2,9 +2,9 @@
 
 The offline separators' HPSS median filters and REPET-SIM medians take the median
 of 9 to 17 values per spectrogram cell. ``torch.median`` over an ``unfold`` sorts
-each cell's values and costs about ten times more (one thread, 27-s span); a
-network compares whole tensors at once and keeps only the exchanges the
-wanted outputs depend on.
+each cell's values: ``offline:v7``'s two HPSS medians of a 27-s span took 312 ms
+that way against 24 ms here (one thread). A network compares whole tensors at
+once and keeps only the exchanges the wanted outputs depend on.
 """
 
 from __future__ import annotations
