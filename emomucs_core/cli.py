@@ -44,8 +44,7 @@ _model_option = click.option(
               help="Local folder with demucs weights (.th/.yaml).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Append one record per file to this result file (JSON lines; Parquet when it ends in "
-                   ".parquet) as results arrive; files already in it are skipped. Directories in FILES are "
-                   "walked for audio files.")
+                   ".parquet) as results arrive; files already in it are skipped.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="ray: Ray Data over a pool of predictor actors (needs --out and the [ray] extra).")
 @click.option("--address", default=None, help="Ray cluster address [default: start a local Ray].")
@@ -55,7 +54,7 @@ _model_option = click.option(
               help="Ray engine: files per batch (the unit of work and of output flushes).")
 def predict(files, model, as_json, device, windows, batch_size, threads, jobs, separator, demucs_repo,
             out, engine, address, actors, files_per_batch) -> None:
-    """Predict valence and arousal of FILES.
+    """Predict valence and arousal of FILES (folders in FILES are walked for audio files).
 
     A file that cannot be analysed gets a one-line error on stderr (and, with
     --json, a record whose "error" says why); warnings about a result go to
@@ -113,12 +112,16 @@ def _predict_locally(files, *, jobs, as_json, out, predictor_kwargs):
     from .results import ResultWriter, RunSummary, collect_inputs, pending_paths
 
     summary = RunSummary()
-    if out is not None:
+    if out is None:
+        given, files = files, collect_inputs(files, absolute=False)  # shown as typed
+        if not files:
+            click.echo(f"error: no audio files in {', '.join(map(str, given))}", err=True)
+    else:
         inputs = collect_inputs(files)
         files = pending_paths(inputs, out)
         summary.skipped = len(inputs) - len(files)
-        if not files:
-            return summary
+    if not files:
+        return summary
     jobs = min(jobs or available_cores(), len(files))
     where = "" if jobs == 1 else f" in {jobs} worker processes"
     click.echo(f"emomucs: loading model{where} ...", err=True)

@@ -51,15 +51,16 @@ def is_parquet(path: str | Path) -> bool:
     return Path(path).suffix.lower() == ".parquet"
 
 
-def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Absolute paths of the files to analyse: files as given, directories walked for audio files.
+def collect_inputs(paths: Iterable[str | Path], *, absolute: bool = True) -> list[Path]:
+    """Paths of the files to analyse: files as given, directories walked for audio files.
 
-    Directory contents are sorted; a path listed twice is kept once. Paths that
-    do not exist are kept, so that they get an error record.
+    Absolute paths, or with ``absolute=False`` the paths as given (a relative folder's
+    files relative to where it is). Directory contents are sorted; a path listed twice
+    is kept once. Paths that do not exist are kept, so that they get an error record.
     """
     seen: dict[Path, None] = {}
     for given in paths:
-        path = Path(os.path.abspath(given))
+        path = Path(os.path.abspath(given)) if absolute else Path(given)
         if path.is_dir():
             for root, dirs, files in os.walk(path):
                 dirs.sort()

@@ -48,6 +48,29 @@ def test_predict_table_and_exit_status_when_nothing_succeeds(bundle_path, demucs
     assert bad.exit_code == 1
 
 
+def test_predict_walks_a_folder_and_shows_its_files_as_typed(bundle_path, demucs_repo, music_files, tmp_path,
+                                                             monkeypatch):
+    folder = tmp_path / "albums"
+    (folder / "b").mkdir(parents=True)
+    for name, source in (("b/2.mp3", "mp3"), ("1.flac", "flac")):
+        (folder / name).write_bytes(music_files[source].read_bytes())
+    (folder / "cover.jpg").write_bytes(b"not audio, and not taken")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    table = runner.invoke(main, ["predict", "albums", "--model", str(bundle_path),
+                                 "--demucs-repo", str(demucs_repo), "--windows", "1", "--jobs", "1"])
+    assert table.exit_code == 0, table.output
+    assert [row.split()[-1] for row in table.stdout.splitlines()[1:]] == ["albums/1.flac", "albums/b/2.mp3"]
+    records = runner.invoke(main, ["predict", "albums", "--json", "--model", str(bundle_path),
+                                   "--demucs-repo", str(demucs_repo), "--windows", "1", "--jobs", "1"])
+    rows = [json.loads(line) for line in records.stdout.splitlines()]
+    assert [r["path"] for r in rows] == [str(folder / "1.flac"), str(folder / "b" / "2.mp3")]  # records: absolute
+    assert all(r["error"] is None and 0 <= r["valence"] <= 1 for r in rows)
+    none = runner.invoke(main, ["predict", "empty", "--model", str(bundle_path)])
+    assert none.exit_code == 1 and "error: no audio files in empty" in none.output
+
+
 def test_missing_model_is_a_clean_error(tmp_path, music_files):
     out = CliRunner().invoke(main, ["predict", str(music_files["wav"]), "--model", str(tmp_path / "x.safetensors")])
     assert out.exit_code == 2 and "model bundle not found" in out.output
