@@ -287,7 +287,9 @@ class MaskedFeatureSeparator(Separator):
         stems = [s for s in sources if s != "mix"]
         if stems:
             masks, bins_per_cell = self._masks(power, long)
-            masks = masks[:, [SOURCES.index(s) for s in stems]]
+            order = [SOURCES.index(s) for s in stems]
+            if order != list(range(len(SOURCES))):  # selecting copies; all four in order are the masks as made
+                masks = masks[:, order]
             stem_power = masked_power(power, masks, bins_per_cell)
             if short is None:
                 feats = features_from_power(stem_power, params)
