@@ -55,25 +55,27 @@ def parts(windows: np.ndarray, runs: int) -> None:
 
     from emomucs_core.features import features_from_power, power_spectrogram, to_mono
     from emomucs_core.separators import SEPARATION_RATE
-    from emomucs_core.separators import offline as v2
+    from emomucs_core.separators import masks as grids
     from emomucs_core.separators.medians import running_median
+    from emomucs_core.separators.shares import masked_power
+    from emomucs_core.separators.variants import V2_PARAMS
 
-    p = v2.V2_PARAMS
+    p = V2_PARAMS
     n = len(windows)
     mono = to_mono(windows, SEPARATION_RATE, p)
     power = power_spectrogram(mono, p)
     mag = F.avg_pool2d(power.unsqueeze(1), 2, ceil_mode=True).squeeze(1).sqrt()
-    masks, cell = v2.stem_masks(power, p)
+    masks, cell = grids.stem_masks(power, p)
     steps = {
         "downmix + resample to 22050 Hz": lambda: to_mono(windows, SEPARATION_RATE, p),
         "STFT power": lambda: power_spectrogram(mono, p),
         "mask grid (2x2 mean)": lambda: F.avg_pool2d(power.unsqueeze(1), 2, ceil_mode=True),
         "HPSS medians (time + frequency)": lambda: (running_median(mag, -1, 9), running_median(mag, -2, 9)),
-        "REPET-SIM": lambda: v2._repet_foreground(mag + 1e-8, p.frame_rate / 2, v2.NEIGHBOURS),
-        "all masks (incl. the above 3)": lambda: v2.stem_masks(power, p),
-        "offline:v7's masks (every bin, every other frame)": lambda: v2.v1_grid_masks(power, p),
-        "stem powers": lambda: v2.masked_power(power, masks.clone(), cell),
-        "mel + chroma of 4 stems": lambda: features_from_power(v2.masked_power(power, masks.clone(), cell), p),
+        "REPET-SIM": lambda: grids._repet_foreground(mag + 1e-8, p.frame_rate / 2, grids.CELLS.neighbours),
+        "all masks (incl. the above 3)": lambda: grids.stem_masks(power, p),
+        "offline:v7's masks (every bin, every other frame)": lambda: grids.v1_grid_masks(power, p),
+        "stem powers": lambda: masked_power(power, masks.clone(), cell),
+        "mel + chroma of 4 stems": lambda: features_from_power(masked_power(power, masks.clone(), cell), p),
     }
     for name, fn in steps.items():
         report("  " + name, timed(fn, runs), n)

@@ -28,7 +28,7 @@ from .checkpoint import Bundle, load_bundle
 from .device import choose_device
 from .pipeline import InferenceStep
 from .prediction import Prediction
-from .separators import Separator, make_separator, parse_id
+from .separators import Separator, SeparatorError, UnknownSeparator, make_separator, parse_id
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,13 @@ class Predictor:
         if not isinstance(separator, Separator):
             spec = trained if separator is None else separator
             demucs = parse_id(spec)[0] == "demucs"  # the weights folder is for demucs only
-            separator = make_separator(spec, repo=repo if demucs else None, device=device)
+            try:
+                separator = make_separator(spec, repo=repo if demucs else None, device=device)
+            except UnknownSeparator as exc:
+                if separator is not None:
+                    raise
+                raise SeparatorError(f"model {self.bundle.id} was trained with separator {exc.name}, which this "
+                                     f"version does not have (it has {', '.join(exc.choices)})") from None
         if trained and parse_id(separator.spec) != parse_id(trained):
             log.warning(
                 "separator %s differs from the one the model was trained with (%s:%s); results may be off",

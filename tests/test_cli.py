@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
+from conftest import make_bundle
 
 from emomucs_core.cli import main
 
@@ -76,6 +77,17 @@ def test_missing_model_is_a_clean_error(tmp_path, music_files):
     assert out.exit_code == 2 and "model bundle not found" in out.output
 
 
+def test_a_model_whose_separator_id_is_unknown_is_a_one_line_error(tmp_path, music_files):
+    bundle = make_bundle()
+    bundle.separator = {"backend": "offline", "model": "v6"}  # measured once, never in a release
+    path = bundle.save(tmp_path / "v6.safetensors")
+    out = CliRunner().invoke(main, ["predict", str(music_files["wav"]), "--model", str(path)])
+    errors = [line for line in out.output.splitlines() if line != "emomucs: loading model ..."]
+    assert out.exit_code == 2 and len(errors) == 1 and errors[0].startswith("Error: "), out.output
+    assert f"model {bundle.id} was trained with separator offline:v6, which this version does not have" in out.output
+    assert "(it has offline:v1, offline:v2, offline:v3, offline:v4, offline:v5, offline:v7)" in out.output
+
+
 def test_info_prints_the_model_card(bundle_path):
     out = CliRunner().invoke(main, ["info", "--model", str(bundle_path)])
     assert out.exit_code == 0
@@ -87,8 +99,6 @@ def test_info_prints_the_model_card(bundle_path):
 
 def test_info_card_is_readable(tmp_path):
     """Rounded numbers and ``mean ± std``, no development paths; ``--json`` keeps the raw header."""
-    from conftest import make_bundle
-
     bundle = make_bundle()
     bundle.data = {"dataset": "4q", "source": "../shared/data/4q-dev", "clips": 600}
     bundle.metrics = {"cross_validation": {"valence_r2": {"mean": 0.39001214889942, "std": 0.0687862550938}},

@@ -1,4 +1,4 @@
-"""The weight-free HPSS + REPET-SIM split: ``offline:v1`` (stem audio) and ``offline:v2`` to ``v5`` (stem features)."""
+"""The weight-free HPSS + REPET-SIM split: ``offline:v1`` (stem audio) and ``offline:v2`` to ``v7`` (stem features)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import torch.nn.functional as F
 
 from emomucs_core.features import features_from_audio, log_mel, power_spectrogram, to_mono
 from emomucs_core.separators import SEPARATION_RATE, SOURCES, SeparatorError, make_separator
-from emomucs_core.separators.offline import (
-    V2_PARAMS, V4_PARAMS, MaskedFeatureSeparator, OfflineSeparator, _cell_means, band_shares, leakage_shares,
-    stem_masks,
-)
+from emomucs_core.separators.masks import _cell_means, stem_masks
+from emomucs_core.separators.offline import OfflineSeparator
+from emomucs_core.separators.shares import band_shares, leakage_shares
+from emomucs_core.separators.variants import V2_PARAMS, V4_PARAMS, MaskedFeatureSeparator
 from emomucs_core.separators.medians import median9
 from emomucs_core.testing import synth_music
 
@@ -213,7 +213,7 @@ def test_v2_silence_is_the_silence_level_and_windows_are_independent(v2):
 
 def test_registry_and_options():
     assert make_separator({"backend": "offline", "model": "v2"}).id == "offline:v2"
-    with pytest.raises(SeparatorError, match="unknown offline separator 'v9'"):
+    with pytest.raises(SeparatorError, match=r"unknown separator 'offline:v9' \(choose offline:v1, offline:v2, .*offline:v7\)"):
         make_separator("offline:v9")
     with pytest.raises(SeparatorError, match="takes no option 'repo'"):
         make_separator("offline:v2", repo="/somewhere")
@@ -360,7 +360,8 @@ def test_v7_masks_are_v1s_algorithm_on_every_bin_and_every_other_frame():
     """HPSS medians of 9 frames x 17 bins (scipy, mirrored edges) and v1's REPET-SIM over 15 frames, 46 ms apart."""
     from scipy.ndimage import median_filter
 
-    from emomucs_core.separators.offline import BASS_CUTOFF, VOCAL_HIGHPASS, repeating_background, v1_grid_masks
+    from emomucs_core.separators.masks import BASS_CUTOFF, VOCAL_HIGHPASS, v1_grid_masks
+    from emomucs_core.separators.offline import repeating_background
 
     rng = np.random.default_rng(8)
     x = synth_music(12.0, V2.samplerate, channels=1, tempo=100, seed=8)[:, 0]

@@ -6,14 +6,9 @@ an id or from a bundle's spec (``{"backend": ..., "model": ...}``):
 - ``demucs[:<name>]`` (:class:`~.demucs.DemucsSeparator`, default ``htdemucs``): demucs'
   own models through its public loader; stem audio.
 - ``offline`` / ``offline:v1`` (:class:`~.offline.OfflineSeparator`): classical masks,
-  stem audio; ``offline:v2`` (:class:`~.offline.MaskedFeatureSeparator`): the same
-  kind of masks on one mono STFT, stem features only (no stem audio, about 10x cheaper);
-  ``offline:v3`` (:class:`~.offline.SpanFeatureSeparator`): ``offline:v2`` run once over the
-  overlapping windows of a track (a span) instead of once per window; ``offline:v4``
-  (:class:`~.offline.FineSpanSeparator`): ``offline:v3`` with mel rows from a 512-point STFT;
-  ``offline:v5`` (:class:`~.offline.LeakageSpanSeparator`): ``offline:v4`` with the short window's
-  side-lobe leakage in each stem's mel rows; ``offline:v7`` (:class:`~.offline.V1MaskSpanSeparator`):
-  ``offline:v5`` with ``offline:v1``'s masks on its finer grid.
+  stem audio; ``offline:v2`` to ``offline:v7`` (:class:`~.variants.MaskedFeatureSeparator`,
+  each variant's settings an entry of :data:`~.variants.VARIANTS`): the same kinds of masks
+  on one mono STFT, stem features only (no stem audio); ``offline:v7`` is the built-in model's.
 - ``spleeter`` / ``spleeter:2stems`` (:class:`~.spleeter.SpleeterSeparator`): vocals
   from Spleeter's pretrained U-Net, the rest from ``offline:v1``'s masks.
 """
@@ -24,20 +19,20 @@ import inspect
 from typing import Any, Mapping
 
 from ..features import MelParams
-from .base import SEPARATION_RATE, SOURCES, Separator, SeparatorError
+from .base import SEPARATION_RATE, SOURCES, Separator, SeparatorError, UnknownSeparator
 from .demucs import DemucsSeparator, load_demucs
-from .offline import (V2_PARAMS, V4_PARAMS, FineSpanSeparator, LeakageSpanSeparator, MaskedFeatureSeparator,
-                      OfflineSeparator, SpanFeatureSeparator, V1MaskSpanSeparator)
+from .offline import OfflineSeparator
 from .spleeter import SpleeterSeparator
+from .variants import V2_PARAMS, V4_PARAMS, VARIANTS, MaskedFeatureSeparator
 
-__all__ = ["BACKENDS", "SEPARATION_RATE", "SOURCES", "Separator", "SeparatorError", "V2_PARAMS", "V4_PARAMS",
-           "feature_params", "load_demucs", "make_separator", "parse_id"]
+__all__ = ["BACKENDS", "SEPARATION_RATE", "SOURCES", "Separator", "SeparatorError", "UnknownSeparator", "V2_PARAMS",
+           "V4_PARAMS", "feature_params", "load_demucs", "make_separator", "parse_id"]
 
-#: Backend name -> {model: class}; the model ``None`` entry takes any model name (passed as ``model``).
+#: Backend name -> {model: class}; the model ``None`` entry takes any model name. A class whose
+#: ``__init__`` takes ``model`` is given the model name.
 BACKENDS: dict[str, dict[str | None, type[Separator]]] = {
     "demucs": {None: DemucsSeparator},
-    "offline": {"v1": OfflineSeparator, "v2": MaskedFeatureSeparator, "v3": SpanFeatureSeparator,
-                "v4": FineSpanSeparator, "v5": LeakageSpanSeparator, "v7": V1MaskSpanSeparator},
+    "offline": {"v1": OfflineSeparator, **dict.fromkeys(VARIANTS, MaskedFeatureSeparator)},
     "spleeter": {"2stems": SpleeterSeparator},
 }
 #: Model used when an id names only the backend.
@@ -51,7 +46,7 @@ def parse_id(spec: Mapping[str, Any] | str) -> tuple[str, str]:
     else:
         backend, model = spec.get("backend") or "", spec.get("model") or ""
     if backend not in BACKENDS:
-        raise SeparatorError(f"unknown separator backend {backend!r} (choose {', '.join(BACKENDS)})")
+        raise UnknownSeparator(backend, list(BACKENDS))
     return backend, model or DEFAULT_MODELS[backend]
 
 
@@ -61,7 +56,7 @@ def _backend_class(backend: str, model: str) -> type[Separator]:
         return models[model]
     if None in models:
         return models[None]
-    raise SeparatorError(f"unknown {backend} separator {model!r} (choose {', '.join(f'{backend}:{m}' for m in models)})")
+    raise UnknownSeparator(f"{backend}:{model}", [f"{backend}:{m}" for m in models])
 
 
 def make_separator(spec: Mapping[str, Any] | str, **options: Any) -> Separator:
@@ -79,7 +74,7 @@ def make_separator(spec: Mapping[str, Any] | str, **options: Any) -> Separator:
     if unknown:
         raise SeparatorError(f"the {backend}:{model} separator takes no option {', '.join(map(repr, unknown))} "
                              f"(it takes: {', '.join(sorted(accepted))})")
-    if None in BACKENDS[backend]:
+    if "model" in inspect.signature(cls.__init__).parameters:
         return cls(model, **options)
     return cls(**options)
 
@@ -88,4 +83,5 @@ def feature_params(spec: Mapping[str, Any] | str | None) -> MelParams:
     """Default feature parameters of models trained on this separator (``None``: mix only, the paper's)."""
     if spec is None or spec == "none":
         return MelParams()
-    return _backend_class(*parse_id(spec)).feature_params
+    backend, model = parse_id(spec)
+    return _backend_class(backend, model).params_of(model)

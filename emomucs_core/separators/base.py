@@ -11,11 +11,20 @@ from ..constants import SEPARATION_RATE, SOURCES
 from ..device import choose_device
 from ..features import MelParams
 
-__all__ = ["SEPARATION_RATE", "SOURCES", "Separator", "SeparatorError"]
+__all__ = ["SEPARATION_RATE", "SOURCES", "Separator", "SeparatorError", "UnknownSeparator"]
 
 
 class SeparatorError(RuntimeError):
     """A separator that cannot be built or run; the message says how to fix it."""
+
+
+class UnknownSeparator(SeparatorError):
+    """An id that names no separator: ``name`` (``offline:v6``), ``choices`` (the ids or backends that exist)."""
+
+    def __init__(self, name: str, choices: list[str]):
+        kind = "separator backend" if ":" not in name else "separator"
+        super().__init__(f"unknown {kind} {name!r} (choose {', '.join(choices)})")
+        self.name, self.choices = name, choices
 
 
 class Separator:
@@ -48,6 +57,11 @@ class Separator:
 
     def __init__(self, device: str | torch.device | None = "auto"):
         self.device = choose_device(device) if self.gpu else torch.device("cpu")
+
+    @classmethod
+    def params_of(cls, model: str) -> MelParams:
+        """The :attr:`feature_params` of this class's separator for ``model``."""
+        return cls.feature_params
 
     @property
     def spec(self) -> dict[str, Any]:
