@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emomucs_core.audio import AudioFile, choose_windows, read_spans, read_window
+from emomucs_core.audio import AudioFile
 from emomucs_core.constants import SEPARATION_RATE
 from emomucs_core.input_checks import check_windows
 from emomucs_core.predictor import Predictor
 from emomucs_core.results import collect_inputs
+from emomucs_core.windows import choose_windows, read_spans, read_window
 
 STEPS = ("open", "choose windows", "read", "checks", "stem features", "model + Shapley")
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .audio import SILENCE_DB, AudioError
+from .audio import AudioError
+from .windows import SILENCE_DB
 
 #: Mean window level (dBFS, RMS) below which the result gets a "very quiet" warning.
 QUIET_DB = -35.0

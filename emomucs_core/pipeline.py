@@ -126,7 +126,7 @@ class InferenceStep:
 
     def span_features(self, spans: Sequence[tuple[np.ndarray, Sequence[int]]], length: int) -> dict[str, np.ndarray]:
         """:func:`span_stem_features` of the model's sources for ``(audio (channels, n), offsets)`` spans
-        whose windows are ``length`` samples long (:func:`~emomucs_core.audio.read_spans`)."""
+        whose windows are ``length`` samples long (:func:`~emomucs_core.windows.read_spans`)."""
         return span_stem_features(spans, length, self.model.sources, self.separator, self.mel)
 
     def from_spans(

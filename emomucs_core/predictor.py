@@ -1,9 +1,9 @@
-"""Files in, predictions out: decode, separate, featurise, predict, attribute.
+"""Files in, predictions out: each file's windows (:func:`~.tracks.read_track`) through the model, batched.
 
-Windows of many files are batched through the separator and the model; files
-are decoded by a pool of threads while the previous batch runs. A file that
-cannot be analysed yields a :class:`Prediction` with ``error`` set, and the
-rest of the batch goes on.
+Windows of many files are batched through the separator and the model
+(:class:`~.pipeline.InferenceStep`); files are read by a pool of threads while the
+previous batch runs. A file that cannot be analysed yields a :class:`Prediction`
+with ``error`` set, and the rest of the batch goes on.
 """
 
 from __future__ import annotations
@@ -21,32 +21,24 @@ import numpy as np
 import torch
 
 from .attribution import dominant_source
-from .audio import AudioError, AudioFile, choose_windows, read_spans, read_window
-from .constants import SEPARATION_RATE
-from .input_checks import check_windows
 from .checkpoint import Bundle, load_bundle
 from .device import choose_device
 from .pipeline import InferenceStep
 from .prediction import Prediction
 from .separators import Separator, SeparatorError, UnknownSeparator, make_separator, parse_id
+from .tracks import TrackInput, read_track
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class _Pending:
-    path: Path
-    started: float
-    starts: list[float] = field(default_factory=list)
-    audio: np.ndarray | None = None  # (K, 2, n) until batched
-    spans: list[tuple[np.ndarray, list[int]]] | None = None  # (mono audio (1, n), window offsets), span separators
-    window_samples: int = 0  # a window's length in the spans' samples
+    """A file on its way through the model: its input (audio dropped once batched) and its windows' outputs."""
+
+    track: TrackInput
     unit: list[np.ndarray] = field(default_factory=list)  # per window (2,)
     contrib: list[np.ndarray] = field(default_factory=list)  # per window (n_sources, 2)
     probs: list[np.ndarray] = field(default_factory=list)  # per window (4,), quadrant heads only
-    duration: float | None = None
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
 
 
 class Predictor:
@@ -126,14 +118,15 @@ class Predictor:
         pending: deque[_Pending] = deque()
         queue: list[tuple[_Pending, int]] = []  # (file, window index) awaiting a batch
         with ThreadPoolExecutor(self.threads) as pool:
-            for item in _lookahead(pool, self._decode, paths, 2 * self.threads):
+            for item in _lookahead(pool, self._read, paths, 2 * self.threads):
                 pending.append(item)
-                if item.spans:  # a span separator: one file's spans are one batch
-                    windows = [(item, k) for k in range(len(item.starts))]
-                    self._store(windows, lambda: self.step.from_spans(item.spans, item.window_samples))
-                    item.spans = None
-                elif item.audio is not None:
-                    queue += [(item, k) for k in range(len(item.starts))]
+                track = item.track
+                if track.spans:  # a span separator: one file's spans are one batch
+                    windows = [(item, k) for k in range(len(track.starts))]
+                    self._store(windows, lambda: self.step.from_spans(track.spans, track.window_samples))
+                    track.spans = None
+                elif track.audio is not None:
+                    queue += [(item, k) for k in range(len(track.starts))]
                 while len(queue) >= self.batch_size:
                     self._run(queue[: self.batch_size])
                     del queue[: self.batch_size]
@@ -147,51 +140,17 @@ class Predictor:
         return next(self.predict([path]))
 
     # -- steps ------------------------------------------------------------
-    def _decode(self, path: str | Path) -> _Pending:
-        item = _Pending(Path(path), time.perf_counter())
-        try:
-            with AudioFile(item.path) as audio:
-                item.duration = audio.duration
-                chosen = choose_windows(audio, self.windows, self.bundle.window_seconds)
-                if self.step.analyses_spans:
-                    self._read_spans(item, audio, chosen)
-                else:
-                    windows = np.stack([read_window(audio, w) for w in chosen])
-                    keep = self._check(item, audio, chosen, windows, SEPARATION_RATE)
-                    item.audio = windows[keep]
-        except AudioError as exc:
-            item.error = str(exc)
-        except MemoryError:
-            item.error = "out of memory while decoding"
-        except Exception as exc:  # a decoder bug must not stop the batch
-            item.error = f"cannot decode ({type(exc).__name__}: {exc})".splitlines()[0]
-        return item
-
-    def _read_spans(self, item: _Pending, audio: AudioFile, chosen: list) -> None:
-        """Read the overlapping windows of a track once, as spans; keep the offsets of audible windows."""
-        rate = self.separator.span_rate
-        chosen, spans, length = read_spans(audio, chosen, self.bundle.mel.hop_seconds, rate)
-        item.window_samples = length
-        windows = [a[:, o : o + length] for a, offs in spans for o in offs]
-        keep = iter(self._check(item, audio, chosen, windows, rate))
-        kept = [(a, [o for o in offs if next(keep)]) for a, offs in spans]
-        item.spans = [(a, offs) for a, offs in kept if offs]
-
-    @staticmethod
-    def _check(item: _Pending, audio: AudioFile, chosen: list, windows, rate: int) -> np.ndarray:
-        """Silence/level/band checks of the windows read (at ``rate`` Hz): sets starts and warnings, returns the audible ones."""
-        keep, warnings = check_windows(windows, rate)
-        item.starts = [w.start for w, k in zip(chosen, keep) if k]
-        item.warnings = audio.warnings + [
-            f"short track: {w.audible:.1f} s looped to fill a {w.duration:g}-s window"
-            for w in chosen if w.looped
-        ] + warnings
-        return np.asarray(keep)
+    def _read(self, path: str | Path) -> _Pending:
+        """The file's windows, or spans for a span separator (at its rate, on the features' hop)."""
+        spans = self.step.analyses_spans
+        return _Pending(read_track(path, self.windows, self.bundle.window_seconds,
+                                   span_rate=self.separator.span_rate if spans else None,
+                                   hop_seconds=self.bundle.mel.hop_seconds))
 
     def _run(self, batch: list[tuple[_Pending, int]]) -> None:
-        batch = [(item, k) for item, k in batch if not item.error]
+        batch = [(item, k) for item, k in batch if not item.track.error]
         if batch:
-            self._store(batch, lambda: self.step(np.stack([item.audio[k] for item, k in batch])))
+            self._store(batch, lambda: self.step(np.stack([item.track.audio[k] for item, k in batch])))
 
     def _store(self, batch: list[tuple[_Pending, int]], infer) -> None:
         """Run ``infer()`` (the inference step over the windows of ``batch``) and give each file its windows' outputs."""
@@ -201,7 +160,7 @@ class Predictor:
         except Exception as exc:
             reason = f"analysis failed ({type(exc).__name__}: {exc})".splitlines()[0]
             for item, _ in batch:
-                item.error = item.error or reason
+                item.track.error = item.track.error or reason
             return
         for j, (item, _) in enumerate(batch):
             item.unit.append(unit[j])
@@ -212,29 +171,30 @@ class Predictor:
     @staticmethod
     def _finished(pending: deque[_Pending]) -> Iterator[_Pending]:
         """Pop files from the front of ``pending`` whose every window is done."""
-        while pending and (pending[0].error or len(pending[0].unit) == len(pending[0].starts)):
+        while pending and (pending[0].track.error or len(pending[0].unit) == len(pending[0].track.starts)):
             yield pending.popleft()
 
     def _result(self, item: _Pending) -> Prediction:
-        elapsed = time.perf_counter() - item.started
-        item.audio = None
-        if item.error:
-            return Prediction(item.path, model_id=self.model_id, elapsed=elapsed, error=item.error,
-                              duration=item.duration)
+        track = item.track
+        elapsed = time.perf_counter() - track.started
+        track.audio = None
+        if track.error:
+            return Prediction(track.path, model_id=self.model_id, elapsed=elapsed, error=track.error,
+                              duration=track.duration)
         unit = np.stack(item.unit)  # (K, 2)
         contrib = np.stack(item.contrib).mean(axis=0)  # (n_sources, 2)
         prediction = Prediction(
-            path=item.path,
+            path=track.path,
             valence=float(unit[:, 0].mean()),
             arousal=float(unit[:, 1].mean()),
             windows=[
                 {"start": round(s, 3), "valence": float(u[0]), "arousal": float(u[1])}
-                for s, u in zip(item.starts, unit)
+                for s, u in zip(track.starts, unit)
             ],
             model_id=self.model_id,
             elapsed=elapsed,
-            duration=item.duration,
-            warnings=item.warnings,
+            duration=track.duration,
+            warnings=track.warnings,
             quadrant_probabilities=[float(p) for p in np.mean(item.probs, axis=0)] if item.probs else None,
         )
         if self.model.fused:

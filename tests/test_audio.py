@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from emomucs_core import audio as audio_module
-from emomucs_core.audio import AudioError, AudioFile, Window, choose_windows, loop_to_length, merge_windows, read_window
+from emomucs_core.audio import AudioError, AudioFile
+from emomucs_core.windows import Window, choose_windows, loop_to_length, merge_windows, read_window
 from emomucs_core.testing import drop_vbr_header, synth_music, write_audio
 
 LOSSLESS = [".wav", ".flac", ".aiff"]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from emomucs_core.audio import AudioFile, choose_windows, read_window
+from emomucs_core.audio import AudioFile
+from emomucs_core.windows import choose_windows, read_window
 from emomucs_core.checkpoint import Bundle, load_bundle
 from emomucs_core.datasets import Clip
 from emomucs_core.datasets.cache import FeatureCache, _mel_params, build_cache

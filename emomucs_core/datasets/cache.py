@@ -28,11 +28,12 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from ..atomic import atomic_path
-from ..audio import AudioError, AudioFile, choose_windows, read_spans, read_window
+from ..audio import AudioError, AudioFile
 from ..constants import WINDOW_SECONDS
 from ..features import MelParams
 from ..pipeline import span_stem_features, stem_features
 from ..separators import Separator, feature_params
+from ..windows import choose_windows, read_spans, read_window
 from .clip import Clip
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ class FeatureCache:
     ) -> dict[str, np.ndarray]:
         """Feature arrays of a clip, from the cache or computed and stored.
 
-        Windows are chosen by :func:`emomucs_core.audio.choose_windows` (``windows``
+        Windows are chosen by :func:`emomucs_core.windows.choose_windows` (``windows``
         spread evenly over the audible part; a clip no longer than
         ``window_seconds`` has one, zero-padded).
 

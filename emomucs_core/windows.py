@@ -1,0 +1,205 @@
+"""Where a track's analysis windows go and how they are read: audible part, short tracks, spans.
+
+Rules (docs/architecture.md):
+
+- windows are placed over the audible part (edges below ``SILENCE_DB`` skipped)
+  of the *decoded* length (:func:`choose_windows`);
+- a track with less than ``MIN_AUDIBLE_SECONDS`` of audible signal is refused
+  ("too short"); one shorter than a window is looped, with a short crossfade, to
+  fill it (:func:`read_window`), so the model sees music, not zero padding;
+- overlapping windows can be read once, as spans (:func:`read_spans`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .audio import AudioError, AudioFile
+from .constants import SEPARATION_RATE, WINDOW_SECONDS
+
+#: A 0.1-s block (at the edges) or a whole window quieter than this (dBFS, RMS) is silence.
+SILENCE_DB = -50.0
+#: Tracks with less audible signal than this (seconds) are refused as "too short".
+MIN_AUDIBLE_SECONDS = 3.0
+#: Crossfade (seconds) where a short track is looped to fill a window.
+CROSSFADE_SECONDS = 0.05
+#: Resolution (seconds) of the edge-silence search.
+_BLOCK_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class Window:
+    """One analysis window of a track, in seconds.
+
+    ``start``: where it begins; ``duration``: the model window it fills;
+    ``audible``: seconds of the track it holds (less than ``duration`` for a
+    track shorter than a window, which :func:`read_window` loops to fill it).
+    """
+
+    start: float
+    duration: float
+    audible: float | None = None
+
+    @property
+    def looped(self) -> bool:
+        return self.audible is not None and self.audible < self.duration
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
+
+
+def _audible_blocks(x: np.ndarray, rate: int) -> np.ndarray:
+    """Indices of the ``_BLOCK_SECONDS`` blocks of ``x`` ``(2, n)`` louder than ``SILENCE_DB`` (a short last block counts)."""
+    n = int(_BLOCK_SECONDS * rate)
+    mono = x.mean(axis=0)
+    pad = (-mono.size) % n
+    blocks = np.pad(mono, (0, pad)).reshape(-1, n)
+    sizes = np.full(blocks.shape[0], n)
+    sizes[-1] = n - pad
+    power = np.square(blocks, dtype=np.float64).sum(axis=1) / np.maximum(sizes, 1)
+    return np.flatnonzero(10 * np.log10(power + 1e-20) > SILENCE_DB)
+
+
+def audible_span(audio: AudioFile, probe: float = 60.0, chunk: float = 5.0) -> tuple[float, float]:
+    """``(start, end)`` in seconds of the track without its silent lead-in and tail.
+
+    Looks at most ``probe`` seconds into each end, ``chunk`` seconds at a time
+    (so a track that starts at once costs one chunk per end), in blocks of 0.1 s
+    at the file's own rate; ``start == end`` when no block is louder than ``SILENCE_DB``.
+    """
+    rate = audio.samplerate
+    limit = min(probe, audio.duration)
+    start = limit  # a lead-in longer than the probe: start where the probe ended
+    for at in map(float, np.arange(0.0, limit, chunk)):  # Python floats: results must pickle without numpy
+        loud = _audible_blocks(audio.read(at, min(chunk, limit - at), rate), rate)
+        if loud.size:
+            start = at + float(loud[0] * _BLOCK_SECONDS)
+            break
+    end = None
+    floor = max(start, audio.duration - probe)
+    for until in map(float, np.arange(audio.duration, floor, -chunk)):
+        at = max(floor, until - chunk)
+        loud = _audible_blocks(audio.read(at, until - at, rate), rate)
+        if loud.size:
+            end = min(until, at + float(loud[-1] + 1) * _BLOCK_SECONDS)
+            break
+    return (start, start) if end is None else (start, max(start, end))
+
+
+def choose_windows(audio: AudioFile, count: int = 3, length: float = WINDOW_SECONDS) -> list[Window]:
+    """Spread ``count`` windows of ``length`` seconds over the audible part of a track.
+
+    Silent lead-in and tail (below ``SILENCE_DB``) are skipped. Window ``i``
+    starts at ``(i + 0.5) / count`` of the room left by the window length, so
+    windows are centred on an even grid and overlap on short tracks. A track
+    whose audible part is shorter than ``length`` gets one window holding all of
+    it (``audible`` seconds, looped by :func:`read_window`).
+
+    Raises :class:`AudioError` "silent" when nothing is audible and "too short"
+    below ``MIN_AUDIBLE_SECONDS`` of audible signal.
+    """
+    if count < 1:
+        raise ValueError("count must be >= 1")
+    start, end = audible_span(audio)
+    audible = end - start
+    if audible <= 0:
+        raise AudioError("silent: no audible signal")
+    if audible < MIN_AUDIBLE_SECONDS:
+        raise AudioError(f"too short: {audible:.1f} s of audio, at least {MIN_AUDIBLE_SECONDS:g} s needed")
+    if audible <= length:
+        return [Window(start, length, audible)]
+    room = audible - length
+    return [Window(start + room * (i + 0.5) / count, length, length) for i in range(count)]
+
+
+@dataclass(frozen=True)
+class Span:
+    """Overlapping windows of one track, read and analysed as one stretch of audio.
+
+    ``read``: the stretch (a :class:`Window`; a looped short track is its own span);
+    ``offsets``: where each window starts, seconds after ``read.start``;
+    ``length``: the windows' length, seconds.
+    """
+
+    read: Window
+    offsets: tuple[float, ...]
+    length: float
+
+    @property
+    def windows(self) -> list[Window]:
+        """The windows of the span, with their (possibly moved) starts."""
+        if self.read.looped:
+            return [self.read]
+        return [Window(self.read.start + o, self.length, self.length) for o in self.offsets]
+
+    def sample_offsets(self, samplerate: int = SEPARATION_RATE) -> list[int]:
+        """Window starts in samples from the start of the span's audio."""
+        return [int(round(o * samplerate)) for o in self.offsets]
+
+
+def merge_windows(windows: list[Window], step: float) -> list[Span]:
+    """Group windows that overlap into spans, each read and analysed once.
+
+    A window's start moves to the nearest multiple of ``step`` seconds (an analysis
+    hop) after its span's start, by at most ``step / 2``, so that every window
+    is a whole number of hops into the span. Windows are in time order.
+    """
+    spans: list[Span] = []
+    for w in windows:
+        last = spans[-1] if spans else None
+        if last is not None and not w.looped and not last.read.looped and w.start < last.read.end:
+            offset = round((w.start - last.read.start) / step) * step
+            read = Window(last.read.start, offset + w.duration, offset + w.duration)
+            spans[-1] = Span(read, last.offsets + (offset,), w.duration)
+        else:
+            spans.append(Span(w, (0.0,), w.duration))
+    return spans
+
+
+def read_spans(
+    audio: AudioFile, windows: list[Window], step: float, samplerate: int = SEPARATION_RATE
+) -> tuple[list[Window], list[tuple[np.ndarray, list[int]]], int]:
+    """Read overlapping windows (of one length) once, as spans (:func:`merge_windows`), in mono.
+
+    Returns the windows with their moved starts; per span its audio (mono float32
+    ``(1, n)``, :func:`read_window`) with each window's start in it (samples); and the
+    length of a window in samples (as :func:`read_window` would read it).
+    """
+    spans = merge_windows(windows, step)
+    moved = [w for span in spans for w in span.windows]
+    length = int(round(windows[0].duration * samplerate))
+    return moved, [(read_window(audio, span.read, samplerate, mono=True), span.sample_offsets(samplerate))
+                   for span in spans], length
+
+
+def loop_to_length(audio: np.ndarray, n: int, crossfade: int) -> np.ndarray:
+    """Repeat ``audio`` ``(channels, m)`` to ``(channels, n)``, joining copies with a linear crossfade.
+
+    Each copy overlaps the previous one by ``crossfade`` samples (at most half a copy),
+    so the joins have no click. ``audio`` longer than ``n`` is cut.
+    """
+    m = audio.shape[-1]
+    if m >= n:
+        return audio[..., :n]
+    crossfade = max(0, min(crossfade, m // 2))
+    fade_in = np.linspace(0.0, 1.0, crossfade, endpoint=False, dtype=np.float32)
+    out = audio.copy()
+    while out.shape[-1] < n:
+        joined = out[..., out.shape[-1] - crossfade :] * (1 - fade_in) + audio[..., :crossfade] * fade_in
+        out = np.concatenate([out[..., : out.shape[-1] - crossfade], joined, audio[..., crossfade:]], axis=-1)
+    return out[..., :n]
+
+
+def read_window(audio: AudioFile, window: Window, samplerate: int = SEPARATION_RATE, mono: bool = False) -> np.ndarray:
+    """The audio of ``window`` as stereo float32 ``(2, round(window.duration * samplerate))`` (``mono``: ``(1, ...)``).
+
+    A window holding less audio than it spans (a short track) is looped with a
+    ``CROSSFADE_SECONDS`` crossfade to fill it.
+    """
+    if not window.looped:
+        return audio.read(window.start, window.duration, samplerate, mono)
+    held = audio.read(window.start, window.audible, samplerate, mono)
+    return loop_to_length(held, int(round(window.duration * samplerate)), int(CROSSFADE_SECONDS * samplerate))
