@@ -28,6 +28,7 @@ from .checkpoint import Bundle, load_bundle
 from .device import choose_device
 from .pipeline import InferenceStep
 from .prediction import Prediction
+from .profiling import stage
 from .separators import Separator, make_separator, parse_id
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ class Predictor:
     def _decode(self, path: str | Path) -> _Pending:
         item = _Pending(Path(path), time.perf_counter())
         try:
-            with AudioFile(item.path) as audio:
+            with stage("decode"), AudioFile(item.path) as audio:
                 item.duration = audio.duration
                 chosen = choose_windows(audio, self.windows, self.bundle.window_seconds)
                 if self.step.analyses_spans:
@@ -174,7 +175,8 @@ class Predictor:
     @staticmethod
     def _check(item: _Pending, audio: AudioFile, chosen: list, windows, rate: int) -> np.ndarray:
         """Silence/level/band checks of the windows read (at ``rate`` Hz): sets starts and warnings, returns the audible ones."""
-        keep, warnings = check_windows(windows, rate)
+        with stage("input checks"):
+            keep, warnings = check_windows(windows, rate)
         item.starts = [w.start for w, k in zip(chosen, keep) if k]
         item.warnings = audio.warnings + [
             f"short track: {w.audible:.1f} s looped to fill a {w.duration:g}-s window"
