@@ -39,7 +39,8 @@ demo: install
 	$(PY) -m emomucs_core.demo
 
 # emomucs beside VibeNet on every tenth file of $(DATA4Q) (skipped with a message when absent),
-# 1 vs all-core workers, a 5- and a 60-minute file. Whole processes; an idle machine for real figures.
+# 1 vs all-core workers, a 5- and a 60-minute file, 8 full-length tracks joined from clips (beside VibeNet too),
+# then the per-stage profile. Whole processes; an idle machine for real figures.
 $(VENV)/.bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[bench]"
 	touch $@

@@ -11,10 +11,13 @@ Runs each command line as a user would, once per configuration, on every
   ship inside the wheel), with its own defaults (one thread per core);
 - emomucs on one generated 5-minute and one 60-minute file, to show that peak
   memory does not grow with the length of a track;
-- with ``--full-tracks N``: both tools on N full-length tracks of real music,
-  each ``--full-minutes`` long, made by joining consecutive clips of ``--data``
-  (emomucs' windows of such a track do not overlap, so it analyses 60 s of it
-  in three separate spans).
+- both tools on ``--full-tracks`` (default 8; 0: none) full-length tracks of
+  real music, each ``--full-minutes`` (4) long, FLAC, made by joining
+  consecutive clips of ``--data`` into a temporary folder (emomucs' windows of
+  such a track do not overlap, so it analyses 60 s of it in three separate spans);
+- where the time goes per stage (``benchmarks/bench_stages.py``: decode, input
+  checks, stem features, each feature extractor, head, attribution; one process,
+  one torch thread as in each worker), on the clips and on the full-length tracks.
 
 Each tool first runs once on two files, untimed (Python byte-code, numba's
 cache and the page cache are then warm, as on a user's second run). Printed
@@ -25,7 +28,7 @@ and of each worker process (``VmHWM`` sampled from /proc every 0.1 s: Linux
 only). Not measured: accuracy (VibeNet predicts other quantities), a cold
 first run (numba compilation, about 26 s of CPU once per installation), GPUs.
 
-    python benchmarks/bench_side_by_side.py [--data DIR] [--every 10] [--jobs N] [--long-minutes 60]
+    python benchmarks/bench_side_by_side.py [--data DIR] [--every 10] [--jobs N] [--long-minutes 60] [--full-tracks 8]
 """
 
 from __future__ import annotations
@@ -215,6 +218,14 @@ def join_clips(clips: list[Path], folder: Path, tracks: int, minutes: float) -> 
     return out
 
 
+def print_stages(data: Path, every: int, label: str) -> None:
+    """``bench_stages.py``'s table for every ``every``-th file of ``data``, in a process of its own."""
+    script = Path(__file__).with_name("bench_stages.py")
+    out = subprocess.run([sys.executable, str(script), "--data", str(data), "--every", str(every), "--label", label],
+                         capture_output=True, text=True, check=True)
+    print(out.stdout, flush=True)
+
+
 def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor())
@@ -244,7 +255,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=10, help="take every n-th file (sorted by path)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="emomucs workers of the parallel run")
     parser.add_argument("--long-minutes", type=int, default=60, help="length of the long generated file")
-    parser.add_argument("--full-tracks", type=int, default=0, help="also run both tools on this many full-length tracks")
+    parser.add_argument("--full-tracks", type=int, default=8, help="also run both tools on this many full-length tracks")
     parser.add_argument("--full-minutes", type=float, default=4.0, help="length of each full-length track")
     args = parser.parse_args()
 
@@ -279,12 +290,17 @@ def main() -> None:
         short, long = one_long_file(5), one_long_file(args.long_minutes)
         full = []
         if args.full_tracks:
-            tracks = join_clips(collect_inputs([args.data]), Path(tmp), args.full_tracks, args.full_minutes)
+            (Path(tmp) / "full").mkdir()
+            tracks = join_clips(collect_inputs([args.data]), Path(tmp) / "full", args.full_tracks, args.full_minutes)
             full = [print_row(measure(f"emomucs, {args.jobs} workers, {len(tracks)} full-length tracks",
                                       emomucs(tracks, args.jobs), len(tracks), _json_lines))]
             if has_vibenet:
                 full.append(print_row(measure(f"VibeNet 0.1, {len(tracks)} full-length tracks", vibenet(tracks),
                                               len(tracks), _json_list)))
+        print()
+        print_stages(args.data, args.every, "clips")
+        if args.full_tracks:
+            print_stages(Path(tmp) / "full", 1, f"full-length {args.full_minutes:g}-minute tracks")
     print()
     print(f"throughput, {args.jobs} workers vs 1 process: {_speedup(parallel, single)}")
     if one_core is not None:

@@ -54,6 +54,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from .profiling import stage
+
 #: Bumped whenever a descriptor's computation changes (keys of stored descriptor tables).
 VERSION = 3
 N_MFCC = 20
@@ -132,10 +134,12 @@ def window_descriptors(
     groups = check_groups(tuple(groups), features.shape[1] - n_mels)
     out: dict[str, torch.Tensor] = {}
     if any(g in TIMBRE_GROUPS for g in groups):
-        out.update(_timbre(features[:, :n_mels], frame_rate))
+        with stage("descriptors: timbre, rhythm"):
+            out.update(_timbre(features[:, :n_mels], frame_rate))
     if any(g in TONAL_GROUPS for g in groups):
         step = max(1, round(frame_rate / TONAL_FRAME_RATE))
-        out.update(_tonal(features[:, n_mels:, ::step], frame_rate / step))
+        with stage("descriptors: harmony"):
+            out.update(_tonal(features[:, n_mels:, ::step], frame_rate / step))
     return torch.cat([out[g] for g in groups], dim=-1)
 
 

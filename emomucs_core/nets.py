@@ -19,6 +19,7 @@ from .constants import SOURCES
 from .descriptors import TIMBRE_GROUPS, check_groups, descriptor_size, window_descriptors
 from .features import MelParams
 from .heads import HEADS as HEAD_CLASSES, head_of
+from .profiling import stage
 from .quadrants import QUADRANTS  # noqa: F401  (the order of the quadrant head's logits)
 
 ARCHS = ("c1d", "c2d", "desc")
@@ -310,7 +311,11 @@ class EmoMucs(nn.Module):
         """Per-source features at the fusion stage: ``{source: (B, d)}``."""
         if self.cfg.arch == "desc":  # always several sources, early fusion (NetConfig)
             return self._embed_descriptors(feats)
-        return {s: self.source_nets[s].embed(feats[s], self.stage) for s in self.sources}
+        out = {}
+        for s in self.sources:
+            with stage(f"source model ({s})"):
+                out[s] = self.source_nets[s].embed(feats[s], self.stage)
+        return out
 
     def _embed_descriptors(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """:meth:`embed` of descriptor source models, whose descriptors have no parameters: computed in one

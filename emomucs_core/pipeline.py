@@ -17,6 +17,7 @@ from .attribution import shapley, subset_values
 from .constants import SEPARATION_RATE, WINDOW_SECONDS
 from .features import MelParams, features_from_audio
 from .nets import EmoMucs
+from .profiling import stage
 from .separators import Separator
 
 
@@ -45,15 +46,16 @@ def stem_features(
     wanted = [s for s in sources if s != "mix"]
     if wanted and separator is None:
         raise ValueError(f"sources {wanted} need a separator")
-    if separator is not None:
-        direct = separator.stem_features(windows, sources, params)
+    with stage("stem features"):
+        direct = separator.stem_features(windows, sources, params) if separator is not None else None
         if direct is not None:
             return {s: direct[s] for s in sources}
-    stems = {"mix": windows} if "mix" in sources else {}
-    if wanted:
-        separated = separator.separate(torch.from_numpy(np.ascontiguousarray(windows)))
-        stems.update({s: separated[s].numpy() for s in wanted})
-    return {s: features_from_audio(stems[s], SEPARATION_RATE, params) for s in sources}
+        stems = {"mix": windows} if "mix" in sources else {}
+        if wanted:
+            with stage("separation"):
+                separated = separator.separate(torch.from_numpy(np.ascontiguousarray(windows)))
+            stems.update({s: separated[s].numpy() for s in wanted})
+        return {s: features_from_audio(stems[s], SEPARATION_RATE, params) for s in sources}
 
 
 def span_stem_features(
@@ -75,7 +77,8 @@ def span_stem_features(
     -------
     ``{source: float32 (total windows, n_mels + n_chroma, frames)}``.
     """
-    parts = [separator.span_features(audio, offsets, length, sources, params) for audio, offsets in spans]
+    with stage("stem features"):
+        parts = [separator.span_features(audio, offsets, length, sources, params) for audio, offsets in spans]
     return {s: np.concatenate([p[s] for p in parts]) for s in sources}
 
 
@@ -141,13 +144,15 @@ class InferenceStep:
             x = {s: torch.from_numpy(np.asarray(f, dtype=np.float32)).to(self.device) for s, f in feats.items()}
             present = self.model.embed(x)
             probs = None
-            if self.model.cfg.head == "quadrant":
-                probs = torch.softmax(self.model.fuse(present), dim=-1).cpu().numpy()
-            if not self.model.fused:
-                unit = self.model.to_unit(present[self.model.sources[0]]).cpu().numpy()
-                return unit, np.zeros((len(unit), len(self.model.sources), 2), np.float32), probs
-            masks, values = self.subset_values(present)
-            return values[-1].numpy(), shapley(masks, values).numpy(), probs
+            with stage("head"):
+                if self.model.cfg.head == "quadrant":
+                    probs = torch.softmax(self.model.fuse(present), dim=-1).cpu().numpy()
+                if not self.model.fused:
+                    unit = self.model.to_unit(present[self.model.sources[0]]).cpu().numpy()
+                    return unit, np.zeros((len(unit), len(self.model.sources), 2), np.float32), probs
+            with stage("attribution"):
+                masks, values = self.subset_values(present)
+                return values[-1].numpy(), shapley(masks, values).numpy(), probs
 
     def subset_values(self, present: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Subset masks ``(2**n, n)`` and unit values ``(2**n, B, 2)`` (CPU) of fusion-stage features ``{s: (B, d)}``."""

@@ -17,6 +17,7 @@ import numpy as np
 from .audio import AudioError, AudioFile
 from .constants import SEPARATION_RATE
 from .input_checks import check_windows
+from .profiling import stage
 from .windows import Window, choose_windows, read_spans, read_window
 
 
@@ -49,7 +50,7 @@ def read_track(path: str | Path, windows: int, window_seconds: float, span_rate:
     """
     track = TrackInput(Path(path), time.perf_counter())
     try:
-        with AudioFile(track.path) as audio:
+        with stage("decode"), AudioFile(track.path) as audio:
             track.duration = audio.duration
             chosen = choose_windows(audio, windows, window_seconds)
             if span_rate:
@@ -78,7 +79,8 @@ def _read_spans(track: TrackInput, audio: AudioFile, chosen: list[Window], hop_s
 
 def _check(track: TrackInput, audio: AudioFile, chosen: list[Window], windows, rate: int) -> np.ndarray:
     """Silence/level/band checks of the windows read (at ``rate`` Hz): sets starts and warnings, returns the audible ones."""
-    keep, warnings = check_windows(windows, rate)
+    with stage("input checks"):
+        keep, warnings = check_windows(windows, rate)
     track.starts = [w.start for w, k in zip(chosen, keep) if k]
     track.warnings = audio.warnings + [
         f"short track: {w.audible:.1f} s looped to fill a {w.duration:g}-s window"

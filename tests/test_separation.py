@@ -81,3 +81,23 @@ def test_device_auto_is_cpu_here():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="cuda"):
             choose_device("cuda")
+
+
+def test_under_float16_autocast_demucs_convolutions_run_in_half_and_its_stfts_in_float32(demucs_repo, monkeypatch):
+    """What ``DemucsSeparator(half=True)`` relies on on CUDA, checked with the CPU's float16 autocast."""
+    import demucs.htdemucs as htdemucs
+
+    seen = []
+    for name in ("spectro", "ispectro"):
+        real = getattr(htdemucs, name)
+        monkeypatch.setattr(htdemucs, name, lambda x, *a, _real=real, _name=name, **k:
+                            (seen.append((_name, x.dtype)), _real(x, *a, **k))[1])
+    model = DemucsSeparator(repo=demucs_repo, device="cpu").model.models[0]
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.register_forward_hook(lambda module, inputs, output: seen.append(("conv", output.dtype)))
+    with torch.inference_mode(), torch.autocast("cpu", torch.float16):
+        out = model(torch.from_numpy(synth_music(4, 44100).T.copy())[None])
+    assert ("conv", torch.float16) in seen
+    assert {d for n, d in seen if n == "spectro"} == {torch.float32}
+    assert {d for n, d in seen if n == "ispectro"} == {torch.complex64}
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()

@@ -32,8 +32,9 @@ class DemucsSeparator(Separator):
         defaults to 0, not demucs' 1: random shifts make results differ between
         runs, and a tagger must give the same values twice.
     half : on CUDA, run the model under float16 autocast (about half the memory, so
-        larger batches; demucs' STFTs stay float32). Ignored on other devices.
-        Not tested here: the development machine has no GPU.
+        larger batches; demucs' STFTs stay float32, as a test checks under the CPU's
+        float16 autocast). Ignored on other devices. Not run on CUDA here: the
+        development machine has no GPU (``benchmarks/bench_gpu.py`` times it where there is one).
     """
 
     backend = "demucs"
