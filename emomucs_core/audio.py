@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 MAX_DURATION = 24 * 3600.0
 #: A 0.1-s block (at the edges) or a whole window quieter than this (dBFS, RMS) is silence.
 SILENCE_DB = -50.0
+#: Below this level (dBFS, RMS) audio is silent; between it and ``SILENCE_DB`` it is "too quiet to analyse".
+DIGITAL_SILENCE_DB = -120.0
 #: Tracks with less audible signal than this (seconds) are refused as "too short".
 MIN_AUDIBLE_SECONDS = 3.0
 #: Crossfade (seconds) where a short track is looped to fill a window.
@@ -187,6 +189,8 @@ def _check_path(path: Path) -> None:
             raise AudioError("symlink loop") from None
         raise AudioError(f"cannot open ({exc.strerror or exc})") from None
     if stat.S_ISDIR(info.st_mode):
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise AudioError("permission denied (a folder that cannot be read)")
         raise AudioError("is a directory")
     if not stat.S_ISREG(info.st_mode):
         raise AudioError("not a regular file")
@@ -299,6 +303,10 @@ class _PyAVBackend:
 
     def info(self):
         s = self.stream
+        counted = _mp3_frame_count_seconds(self.path) if s.codec_context.name.startswith("mp3") else None
+        if counted is not None:  # a Xing/Info or VBRI header counts the frames: exact
+            self.exact_header = True
+            return s.codec_context.sample_rate, s.codec_context.channels, counted
         if s.duration is not None and s.time_base is not None:
             stated = float(s.duration * s.time_base)
         elif self.container.duration is not None:
@@ -392,6 +400,18 @@ class _PyAVBackend:
         self.container.close()
 
 
+def _mp3_frame_count_seconds(path: Path) -> float | None:
+    """An MP3's length (s) from its Xing/Info or VBRI frame count (mutagen), or None without one."""
+    from mutagen.mp3 import MP3, BitrateMode
+
+    try:
+        info = MP3(str(path)).info
+    except Exception:  # mutagen raises many types on damaged files
+        return None
+    # mutagen sets a bitrate mode only from such a header; without one the length is a size estimate.
+    return float(info.length) if info.bitrate_mode != BitrateMode.UNKNOWN and info.length > 0 else None
+
+
 def _to_float32(data: np.ndarray) -> np.ndarray:
     if data.dtype.kind == "f":
         return data.astype(np.float32, copy=False)
@@ -418,6 +438,18 @@ def _short(exc: Exception) -> str:
     """A short one-line reason: FFmpeg's own message without errno and file name when there is one."""
     text = getattr(exc, "strerror", None) or str(exc).strip()
     return text.splitlines()[0][:120] if text else type(exc).__name__
+
+
+def _level_db(x: np.ndarray) -> float:
+    """RMS level (dBFS) of ``x`` ``(2, n)``, channels averaged first."""
+    return float(10 * np.log10(np.mean(np.square(x.mean(axis=0), dtype=np.float64)) + 1e-20))
+
+
+def inaudible(level: float, where: str = "") -> AudioError:
+    """The error for audio below ``SILENCE_DB`` at ``level`` dBFS: silent, or too quiet when not digital silence."""
+    if level > DIGITAL_SILENCE_DB:
+        return AudioError(f"too quiet to analyse: {level:.0f} dBFS{where} (at least {SILENCE_DB:g} dBFS needed)")
+    return AudioError(f"silent: no audible signal{where}")
 
 
 def _audible_blocks(x: np.ndarray, rate: int) -> np.ndarray:
@@ -467,7 +499,8 @@ def choose_windows(audio: AudioFile, count: int = 3, length: float = WINDOW_SECO
     whose audible part is shorter than ``length`` gets one window holding all of
     it (``audible`` seconds, looped by :func:`read_window`).
 
-    Raises :class:`AudioError` "silent" when nothing is audible and "too short"
+    Raises :class:`AudioError` "silent" when nothing is audible (digital silence),
+    "too quiet to analyse" when nothing reaches ``SILENCE_DB`` and "too short"
     below ``MIN_AUDIBLE_SECONDS`` of audible signal.
     """
     if count < 1:
@@ -475,7 +508,7 @@ def choose_windows(audio: AudioFile, count: int = 3, length: float = WINDOW_SECO
     start, end = audible_span(audio)
     audible = end - start
     if audible <= 0:
-        raise AudioError("silent: no audible signal")
+        raise inaudible(_level_db(audio.read(0.0, min(60.0, audio.duration), audio.samplerate)))
     if audible < MIN_AUDIBLE_SECONDS:
         raise AudioError(f"too short: {audible:.1f} s of audio, at least {MIN_AUDIBLE_SECONDS:g} s needed")
     if audible <= length:
