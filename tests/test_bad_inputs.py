@@ -71,6 +71,11 @@ def test_exit_status_when_every_file_fails(corpus, bundle_path, demucs_repo):
     assert _predict("--json").returncode == 2  # no files: a usage error
 
 
+def _warned(case) -> bool:
+    """Whether the plugin's test model (5-s windows, plugin_fixtures) gives the case its warning: 8 s is not short there."""
+    return bool(case.warning) and not case.warning.startswith("short track")
+
+
 def _tag(path: Path) -> bool:
     """Give a corpus file ordinary tags, when it is audio mediafile can tag; whether it could."""
     try:
@@ -90,8 +95,7 @@ def test_every_case_through_a_beets_library(env, plugin_config, tmp_path):  # no
     env.run_command("import", "-A", "-C", "-q", str(tmp_path / "corpus"))  # -C: the 25-h file stays sparse
     items = list(env.lib.items())
     assert items and {Path(os.fsdecode(i.path)).name for i in items} <= set(expected)
-    with pytest.raises(UserError, match="failed"):  # some tracks failed: exit status 1
-        env.run_command("emomucs", "-w")
+    env.run_command("emomucs", "-w")  # the import analysed them (auto); failures are not retried without -f
     for item in env.lib.items():
         path = Path(os.fsdecode(item.path))
         case = expected[path.name]
@@ -101,11 +105,11 @@ def test_every_case_through_a_beets_library(env, plugin_config, tmp_path):  # no
         else:
             assert stored is not None and 0 <= stored <= 1, path.name
             assert set(read_tags(path)) == {"VALENCE", "AROUSAL", "DOMINANT_SOURCE"}, path.name
-        if case.warning:  # stored, so that a query finds the values that deserve less trust
-            assert case.warning in item.get("emomucs_warnings", with_album=False), path.name
+        if _warned(case):  # stored, so that a query finds the values that deserve less trust
+            assert case.warning in (item.get("emomucs_warnings", with_album=False) or ""), path.name
         assert other_tags(path) == before[path.name], path.name
     warned = {Path(os.fsdecode(i.path)).name for i in env.lib.items("emomucs_warnings::.")}
-    assert {n for n, c in expected.items() if c.warning} <= warned
+    assert {n for n, c in expected.items() if _warned(c)} <= warned
 
     # A forced re-analysis of files now empty, corrupt or gone clears the old values and all that follows them.
     analysed = {Path(os.fsdecode(i.path)).name: i for i in env.lib.items() if i.get("valence", with_album=False)}
