@@ -13,6 +13,7 @@ from .constants import SOURCES
 #: (section, key) -> (type, low, high), inclusive; a missing key takes the loader's default.
 BOUNDS: dict[tuple[str | None, str], tuple[type, float, float]] = {
     (None, "window_seconds"): (float, 1.0, 60.0),
+    (None, "loudness_lufs"): (float, -70.0, 0.0),  # null: not normalised
     ("mel", "samplerate"): (int, 8000, 96000),
     ("mel", "n_fft"): (int, 64, 16384),
     ("mel", "hop_length"): (int, 16, 16384),
@@ -28,6 +29,8 @@ BOUNDS: dict[tuple[str | None, str], tuple[type, float, float]] = {
     ("config", "fusion_hidden"): (int, 0, 4096),
     ("config", "frame_rate"): (float, 1.0, 2000.0),
 }
+#: Fields whose value may be null.
+NULLABLE = {(None, "loudness_lufs")}
 #: Inputs a model may read: the mix or separated sources.
 INPUTS = ("mix", *SOURCES)
 
@@ -42,7 +45,7 @@ def check_header(header: dict[str, Any]) -> None:
         raise ValueError(f"header field name {name!r} is not a short printable name")
     for (section, key), (kind, low, high) in BOUNDS.items():
         where = header.get(section, {}) if section else header
-        if key not in where:
+        if key not in where or (where[key] is None and (section, key) in NULLABLE):
             continue
         value = where[key]
         number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

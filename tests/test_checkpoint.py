@@ -126,6 +126,8 @@ def test_any_header_edit_gives_another_id(tmp_path):
 @pytest.mark.parametrize("field, value, words", [
     ("window_seconds", 1e9, "window_seconds=1000000000.0 is outside 1..60"),
     ("window_seconds", float("nan"), "window_seconds=nan is outside"),
+    ("window_seconds", None, "window_seconds=None is outside"),
+    ("loudness_lufs", 20.0, "loudness_lufs=20.0 is outside -70..0"),
     ("mel.samplerate", 10**9, "mel.samplerate=1000000000 is outside 8000..96000"),
     ("mel.hop_length", 100.5, "mel.hop_length=100.5 is outside 16..16384 (an integer)"),
     ("mel.n_fft", "512", "mel.n_fft='512' is outside"),
@@ -141,3 +143,9 @@ def test_header_fields_out_of_bounds_are_refused_in_one_line(tmp_path, field, va
         load_bundle(edited)
     message = str(caught.value)
     assert message.startswith(f"{edited}: header field ") and words in message and "\n" not in message
+
+
+def test_a_header_within_bounds_loads(tmp_path):
+    saved = make_bundle().save(tmp_path / "b.safetensors")
+    for changes in ({"loudness_lufs": None}, {"loudness_lufs": -23.0}, {"window_seconds": 10}):
+        assert load_bundle(_rewrite_header(saved, tmp_path / "ok.safetensors", **changes)).window_seconds > 0
