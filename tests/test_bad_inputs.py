@@ -22,6 +22,7 @@ from emomucs_core.testing import synth_music, write_audio, write_bad_inputs
 pytest.importorskip("beets")
 from beets.ui import UserError  # noqa: E402
 from plugin_fixtures import env, other_tags, plugin_bundle, plugin_config, read_tags  # noqa: E402,F401  (fixtures)
+from plugin_fixtures import without_root_powers  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -134,19 +135,9 @@ def test_every_case_through_a_beets_library(env, plugin_config, tmp_path):  # no
     assert not listed & {analysed[n].id for n in spoiled}
 
 
-def _without_root_powers() -> tuple[str, ...]:
-    """A command prefix under which permission bits hold, for root too (it drops its override capabilities)."""
-    if os.geteuid() != 0:
-        return ()
-    if not shutil.which("setpriv") or subprocess.run(
-            ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "true"], capture_output=True).returncode:
-        pytest.skip("root cannot drop its file-permission override here (no setpriv)")
-    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
-
-
 def test_permission_errors_are_one_line_per_path(tmp_path, bundle_path, demucs_repo):
     """An unreadable file, a file in a folder that cannot be searched, a subfolder that cannot be listed."""
-    prefix = _without_root_powers()
+    prefix = without_root_powers()
     good = write_audio(tmp_path / "good.flac", synth_music(6, 44100, seed=1), 44100)
     unreadable, locked, library = tmp_path / "unreadable.flac", tmp_path / "locked", tmp_path / "library"
     (library / "sub").mkdir(parents=True)

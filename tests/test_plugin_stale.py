@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from beetsplug.emomucs.fields import value_without_album as own
 from beetsplug.emomucs.writing import STALE_SECONDS
 from emomucs_core.constants import SOURCES
 from emomucs_core.testing import synth_music, write_audio
-from plugin_fixtures import env, plugin_bundle, plugin_config, read_tags  # noqa: F401
+from plugin_fixtures import env, plugin_bundle, plugin_config, read_tags, without_root_powers  # noqa: F401
+from test_plugin_runs import BEET, beet_env, disk_library  # noqa: F401  (fixture)
 
 #: Everything that follows from valence and arousal.
 DERIVED = ("mood", "dominant_source", "emomucs_model", "emomucs_mood_confidence", "emomucs_dominant_margin",
@@ -145,3 +147,33 @@ def test_windows_below_one_are_refused(env, plugin_config):  # noqa: F811
     env.add_tracks("w0", ["flac"])
     with pytest.raises(UserError, match="windows must be at least 1"):
         env.run_command("emomucs")
+
+
+def test_an_unreadable_file_fails_alone_and_loses_its_old_values(disk_library):  # noqa: F811
+    """Through `beet` on a library on disk, with root's permission override dropped: one line, exit 1, the rest analysed."""
+    from beets.library import Library
+
+    config, db = disk_library
+    run = subprocess.run([BEET, "-c", str(config), "emomucs"], capture_output=True, text=True, timeout=600,
+                         env=beet_env())
+    assert run.returncode == 0, run.stderr
+    lib = Library(str(db))
+    locked = next(iter(lib.items("title:'Song 1'")))
+    path = os.fsdecode(locked.path)
+    lib._close()
+    os.chmod(path, 0o000)
+    try:
+        run = subprocess.run([*without_root_powers(), BEET, "-c", str(config), "emomucs", "-f", "-w"],
+                             capture_output=True, text=True, timeout=600, env=beet_env())
+    finally:
+        os.chmod(path, 0o644)
+    assert run.returncode == 1 and "error: 1 track of 4 failed" in run.stderr, run.stderr
+    assert f"emomucs: {path}: permission denied" in run.stderr.splitlines()
+    assert "3 analysed, 1 failed" in run.stderr
+    lib = Library(str(db))
+    items = {i.title: i for i in lib.items()}
+    assert own(items["Song 1"], "emomucs_error") == "permission denied"
+    assert all(own(items["Song 1"], f) is None for f in ("valence", "arousal", *DERIVED))
+    assert all(own(i, "valence") is not None for t, i in items.items() if t != "Song 1")
+    assert not list(lib.items("mood::.+ title:'Song 1'"))
+    lib._close()
