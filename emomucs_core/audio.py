@@ -137,6 +137,8 @@ def _check_path(path: Path) -> None:
             raise AudioError("symlink loop") from None
         raise AudioError(f"cannot open ({exc.strerror or exc})") from None
     if stat.S_ISDIR(info.st_mode):
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise AudioError("permission denied (a folder that cannot be read)")
         raise AudioError("is a directory")
     if not stat.S_ISREG(info.st_mode):
         raise AudioError("not a regular file")

@@ -6,7 +6,6 @@ code from the file (no pickle).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,8 @@ from typing import Any
 import torch
 
 from .atomic import atomic_path
-from .bundle_id import DEFAULT_BUNDLE, HEADER_KEY
+from .bundle_checks import check_header
+from .bundle_id import DEFAULT_BUNDLE, HEADER_KEY, content_digest
 from .constants import WINDOW_SECONDS
 from .features import MelParams
 from .nets import EmoMucs, NetConfig
@@ -62,8 +62,8 @@ class Bundle:
 
     @property
     def id(self) -> str:
-        """``<name>-<first 8 hex of the weights' sha256>``: changes whenever the weights do."""
-        return f"{self.name}-{(self.digest or _digest(self.model.state_dict()))[:8]}"
+        """``<name>-<first 8 hex of the content digest>``: changes whenever the header or the weights do."""
+        return f"{self.name}-{(self.digest or _digest(json.dumps(self.header()), self.model.state_dict()))[:8]}"
 
     def header(self) -> dict[str, Any]:
         return {
@@ -82,9 +82,10 @@ class Bundle:
         from safetensors.torch import save_file
 
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        self.digest = _digest(state)
+        header_text = json.dumps(self.header())
+        self.digest = _digest(header_text, state)
         with atomic_path(path) as tmp:
-            save_file(state, str(tmp), metadata={_KEY: json.dumps(self.header())})
+            save_file(state, str(tmp), metadata={_KEY: header_text})
         return Path(path)
 
 
@@ -113,9 +114,15 @@ def load_bundle(path: str | Path | None = None) -> Bundle:
         header = json.loads(meta[_KEY])
     except json.JSONDecodeError as exc:
         raise BundleError(f"{path}: corrupt bundle header ({exc})") from None
+    if not isinstance(header, dict):
+        raise BundleError(f"{path}: corrupt bundle header (not a JSON object)")
     version = header.get("format_version")
     if version != FORMAT_VERSION:
         raise BundleError(f"{path}: bundle format {version} is not supported (this emomucs reads {FORMAT_VERSION})")
+    try:
+        check_header(header)
+    except ValueError as exc:
+        raise BundleError(f"{path}: {exc}") from None
     try:
         config = NetConfig.from_dict(header["config"])
         mel = MelParams(**header.get("mel", {}))
@@ -132,16 +139,14 @@ def load_bundle(path: str | Path | None = None) -> Bundle:
         data=header.get("data", {}),
         metrics=header.get("metrics", {}),
         name=header.get("name", path.stem),
-        digest=_digest(state),
+        digest=_digest(meta[_KEY], state),
     )
 
 
-def _digest(state: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for key in sorted(state):
-        h.update(key.encode())
-        h.update(state[key].detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
+def _digest(header_text: str, state: dict[str, torch.Tensor]) -> str:
+    """:func:`content_digest` of a header text and tensors in memory."""
+    return content_digest(header_text, ((k, state[k].detach().cpu().contiguous().numpy().tobytes())
+                                        for k in sorted(state)))
 
 
 def _first_line(exc: Exception) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .printable import printable
 
 
 @click.group()
@@ -28,11 +29,12 @@ _model_option = click.option(
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(readable=False, path_type=Path))
 @_model_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
-@click.option("--windows", default=3, show_default=True, help="20-s windows analysed per track.")
+@click.option("--windows", type=click.IntRange(min=1), default=3, show_default=True,
+              help="20-s windows analysed per track.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Windows per batch [default: 16 on a GPU; on the CPU 4, or 1 with one thread per worker].")
 @click.option("--threads", default=2, show_default=True, help="Decoding threads.")
@@ -58,9 +60,10 @@ def predict(files, model, as_json, device, windows, batch_size, threads, jobs, s
 
     A file that cannot be analysed gets a one-line error on stderr (and, with
     --json, a record whose "error" says why); warnings about a result go to
-    stderr too. Exit status: 0 when at least one file was analysed, 1 when
-    every file failed, 2 for a usage error or a model/separator that cannot
-    be loaded.
+    stderr too. Control characters in names (a newline) are escaped (\\n) in
+    the table and in those lines. Exit status: 0 when at least one file was
+    analysed, 1 when every file failed, 2 for a usage error or a model,
+    separator or device that cannot be used.
     """
     predictor_kwargs = dict(bundle=model, separator=separator, device=device, windows=windows,
                             batch_size=batch_size, threads=threads, demucs_repo=demucs_repo)
@@ -101,7 +104,7 @@ def _is_user_error(exc: Exception) -> bool:
 def _echo_errors(records: list[dict]) -> None:
     for record in records:
         if record["error"] is not None:
-            click.echo(f"error: {record['path']}: {record['error']}", err=True)
+            click.echo(f"error: {printable(record['path'])}: {printable(record['error'])}", err=True)
 
 
 def _predict_locally(files, *, jobs, as_json, out, predictor_kwargs):
@@ -115,7 +118,7 @@ def _predict_locally(files, *, jobs, as_json, out, predictor_kwargs):
     if out is None:
         given, files = files, collect_inputs(files, absolute=False)  # shown as typed
         if not files:
-            click.echo(f"error: no audio files in {', '.join(map(str, given))}", err=True)
+            click.echo(f"error: no audio files in {', '.join(map(printable, given))}", err=True)
     else:
         inputs = collect_inputs(files)
         files = pending_paths(inputs, out)
@@ -128,14 +131,14 @@ def _predict_locally(files, *, jobs, as_json, out, predictor_kwargs):
     with ResultWriter(out) if out is not None else nullcontext() as writer:
         for result in predict_files(files, jobs=jobs, on_ready=_echo_loaded, **predictor_kwargs):
             for warning in result.warnings:
-                click.echo(f"warning: {result.path}: {warning}", err=True)
+                click.echo(f"warning: {printable(result.path)}: {printable(warning)}", err=True)
             if writer is not None:
                 writer.write([result.to_dict()])
             elif as_json:  # a record for every file, failed ones included
                 click.echo(json.dumps(result.to_dict()))
             if not result.ok:
                 summary.errors += 1
-                click.echo(f"error: {result.path}: {result.error}", err=True)
+                click.echo(f"error: {printable(result.path)}: {printable(result.error)}", err=True)
                 continue
             summary.ok += 1
             if writer is not None or as_json:
@@ -143,7 +146,7 @@ def _predict_locally(files, *, jobs, as_json, out, predictor_kwargs):
             if summary.ok == 1:
                 click.echo(f"{'valence':>7} {'arousal':>7}  {'dominant':<8} file")
             click.echo(f"{result.valence:7.3f} {result.arousal:7.3f}  {result.dominant_source or '-':<8} "
-                           f"{result.path}")
+                           f"{printable(result.path)}")
     return summary
 
 
@@ -162,14 +165,17 @@ class _SetupError(click.ClickException):
 @_model_option
 @click.option("--json", "as_json", is_flag=True, help="Print the raw bundle header as JSON.")
 def info(model, as_json) -> None:
-    """Print the model card: config, separator, training data and metrics."""
+    """Print the model card: config, separator, training data and metrics.
+
+    Exit status 2 for a model that cannot be loaded, as for ``predict``.
+    """
     from .checkpoint import BundleError, load_bundle
     from .nets import count_parameters
 
     try:
         bundle = load_bundle(model)
     except BundleError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise _SetupError(str(exc)) from None
     header = bundle.header()
     if as_json:
         click.echo(json.dumps({"id": bundle.id, **header}, indent=2))

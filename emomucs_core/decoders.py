@@ -129,6 +129,10 @@ class _PyAVBackend:
 
     def info(self):
         s = self.stream
+        counted = _mp3_frame_count_seconds(self.path) if s.codec_context.name.startswith("mp3") else None
+        if counted is not None:  # a Xing/Info or VBRI header counts the frames: exact
+            self.exact_header = True
+            return s.codec_context.sample_rate, s.codec_context.channels, counted
         if s.duration is not None and s.time_base is not None:
             stated = float(s.duration * s.time_base)
         elif self.container.duration is not None:
@@ -222,6 +226,18 @@ class _PyAVBackend:
 
     def close(self) -> None:
         self.container.close()
+
+
+def _mp3_frame_count_seconds(path: Path) -> float | None:
+    """An MP3's length (s) from its Xing/Info or VBRI frame count (mutagen), or None without one."""
+    from mutagen.mp3 import MP3, BitrateMode
+
+    try:
+        info = MP3(str(path)).info
+    except Exception:  # mutagen raises many types on damaged files
+        return None
+    # mutagen sets a bitrate mode only from such a header; without one the length is a size estimate.
+    return float(info.length) if info.bitrate_mode != BitrateMode.UNKNOWN and info.length > 0 else None
 
 
 def _to_float32(data: np.ndarray) -> np.ndarray:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .audio import AudioError
-from .windows import SILENCE_DB
+from .windows import SILENCE_DB, inaudible
 
 #: Mean window level (dBFS, RMS) below which the result gets a "very quiet" warning.
 QUIET_DB = -35.0
@@ -89,12 +88,12 @@ def check_windows(windows: np.ndarray | list[np.ndarray], samplerate: int) -> tu
     keep : bool ``(K,)``, False for silent windows (level below ``SILENCE_DB``).
     warnings : one-line strings: silent windows left out, very quiet input, band-limited input.
 
-    Raises :class:`AudioError` when every window is silent.
+    Raises :class:`AudioError` when every window is silent or too quiet to analyse.
     """
     levels = np.array([level_db(w) for w in windows])
     keep = levels > SILENCE_DB
     if not keep.any():
-        raise AudioError("silent: no audible signal in the analysed windows")
+        raise inaudible(float(levels.max()), " in the analysed windows")
     warnings = []
     if not keep.all():
         warnings.append(f"{int((~keep).sum())} of {len(keep)} windows silent, left out")

@@ -75,7 +75,9 @@ class Predictor:
         self.device = choose_device(device)
         self.model.to(self.device)
         self.sources = self.model.sources
-        self.windows = max(1, int(windows))
+        if int(windows) < 1:
+            raise ValueError(f"windows must be at least 1 (got {windows})")
+        self.windows = int(windows)
         self.batch_size = max(1, int(batch_size or _default_batch(self.device)))
         self.threads = max(1, int(threads))
         self.separator = self._separator(separator, device, demucs_repo)

@@ -56,18 +56,27 @@ def collect_inputs(paths: Iterable[str | Path], *, absolute: bool = True) -> lis
 
     Absolute paths, or with ``absolute=False`` the paths as given (a relative folder's
     files relative to where it is). Directory contents are sorted; a path listed twice
-    is kept once. Paths that do not exist are kept, so that they get an error record.
+    is kept once. Paths that do not exist, cannot be looked at (inside a folder that
+    cannot be read) and folders that cannot be read are kept, so that they get an error record.
     """
     seen: dict[Path, None] = {}
     for given in paths:
         path = Path(os.path.abspath(given)) if absolute else Path(given)
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
+        if _is_dir(path):
+            for root, dirs, files in os.walk(path, onerror=lambda exc: seen.update({Path(exc.filename): None})):
                 dirs.sort()
                 seen.update((Path(root) / f, None) for f in sorted(files) if Path(f).suffix.lower() in AUDIO_EXTENSIONS)
         else:
             seen[path] = None
     return list(seen)
+
+
+def _is_dir(path: Path) -> bool:
+    """Whether ``path`` is a folder; False when it cannot be looked at (it fails later, with its reason)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def iter_results(path: str | Path) -> Iterator[dict]:

@@ -264,6 +264,7 @@ def write_bad_inputs(folder: str | Path) -> list[BadInput]:
     add("dangling.flac", "broken symlink").symlink_to("nowhere.flac")
     add("missing.wav", "file not found")
     add("empty.mp3", "empty file (0 bytes)").write_bytes(b"")
+    add("line\nbreak.mp3", "empty file (0 bytes)").write_bytes(b"")  # its lines must stay one line each
     add("random.mp3", "not an audio file").write_bytes(np.random.default_rng(1).bytes(200_000))
     add("random.wav", "not an audio file").write_bytes(np.random.default_rng(2).bytes(50_000))
     add("text.flac", "not an audio file").write_text("these are liner notes, not audio\n" * 100)
@@ -285,13 +286,18 @@ def write_bad_inputs(folder: str | Path) -> list[BadInput]:
     hidden = np.concatenate([synth_music(5, rate, seed=4), np.zeros((100 * rate, 2), np.float32),
                              synth_music(5, rate, seed=5)])
     write_audio(add("silent-middle.flac", "silent: no audible signal in the analysed windows"), hidden, rate)
-    write_audio(add("near-silence.flac", "silent: no audible signal"), _gain(synth_music(30, rate, seed=6), -62), rate)
+    write_audio(add("near-silence.flac", "too quiet to analyse: -60 dBFS"), _gain(synth_music(30, rate, seed=6), -60),
+                rate)
     write_audio(add("quiet.flac", warning="very quiet"), _gain(synth_music(30, rate, seed=7), -42), rate)
     write_audio(add("short-8s.mp3", warning="short track: 8.0 s looped"), synth_music(8, rate, seed=8), rate)
     phone = soxr.resample(synth_music(30, rate, seed=9), rate, 8000)
     write_audio(add("telephone.wav", warning="band-limited: no energy above 3.9 kHz"), phone, 8000)
     full = write_audio(folder / "whole.flac", synth_music(30, rate, seed=10), rate)
     add("truncated.flac", warning="truncated").write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    full.unlink()
+    full = write_audio(folder / "whole.mp3", synth_music(30, rate, seed=12), rate)  # a LAME header counts 30 s
+    add("truncated.mp3", warning="truncated: the header states 30.0 s").write_bytes(
+        full.read_bytes()[: full.stat().st_size * 3 // 10])
     full.unlink()
     cover = add("cover-art.mp3")
     write_audio(cover, synth_music(30, rate, seed=11), rate)

@@ -21,6 +21,8 @@ from .constants import SEPARATION_RATE, WINDOW_SECONDS
 
 #: A 0.1-s block (at the edges) or a whole window quieter than this (dBFS, RMS) is silence.
 SILENCE_DB = -50.0
+#: Below this level (dBFS, RMS) audio is silent; between it and ``SILENCE_DB`` it is "too quiet to analyse".
+DIGITAL_SILENCE_DB = -120.0
 #: Tracks with less audible signal than this (seconds) are refused as "too short".
 MIN_AUDIBLE_SECONDS = 3.0
 #: Crossfade (seconds) where a short track is looped to fill a window.
@@ -49,6 +51,18 @@ class Window:
     @property
     def end(self) -> float:
         return self.start + self.duration
+
+
+def _level_db(x: np.ndarray) -> float:
+    """RMS level (dBFS) of ``x`` ``(2, n)``, channels averaged first."""
+    return float(10 * np.log10(np.mean(np.square(x.mean(axis=0), dtype=np.float64)) + 1e-20))
+
+
+def inaudible(level: float, where: str = "") -> AudioError:
+    """The error for audio below ``SILENCE_DB`` at ``level`` dBFS: silent, or too quiet when not digital silence."""
+    if level > DIGITAL_SILENCE_DB:
+        return AudioError(f"too quiet to analyse: {level:.0f} dBFS{where} (at least {SILENCE_DB:g} dBFS needed)")
+    return AudioError(f"silent: no audible signal{where}")
 
 
 def _audible_blocks(x: np.ndarray, rate: int) -> np.ndarray:
@@ -98,7 +112,8 @@ def choose_windows(audio: AudioFile, count: int = 3, length: float = WINDOW_SECO
     whose audible part is shorter than ``length`` gets one window holding all of
     it (``audible`` seconds, looped by :func:`read_window`).
 
-    Raises :class:`AudioError` "silent" when nothing is audible and "too short"
+    Raises :class:`AudioError` "silent" when nothing is audible (digital silence),
+    "too quiet to analyse" when nothing reaches ``SILENCE_DB`` and "too short"
     below ``MIN_AUDIBLE_SECONDS`` of audible signal.
     """
     if count < 1:
@@ -106,7 +121,7 @@ def choose_windows(audio: AudioFile, count: int = 3, length: float = WINDOW_SECO
     start, end = audible_span(audio)
     audible = end - start
     if audible <= 0:
-        raise AudioError("silent: no audible signal")
+        raise inaudible(_level_db(audio.read(0.0, min(60.0, audio.duration), audio.samplerate)))
     if audible < MIN_AUDIBLE_SECONDS:
         raise AudioError(f"too short: {audible:.1f} s of audio, at least {MIN_AUDIBLE_SECONDS:g} s needed")
     if audible <= length:

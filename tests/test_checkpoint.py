@@ -102,3 +102,50 @@ def test_bundle_id_is_read_from_the_file_without_torch(tmp_path):
     save_file({"x": torch.zeros(2)}, str(foreign))
     with pytest.raises(ValueError, match="not an emomucs bundle"):
         bundle_id(foreign)
+
+
+def _rewrite_header(src, dest, **changes):
+    """Copy the bundle at ``src`` to ``dest`` with header fields changed (weights as they are): a hand edit."""
+    header = _header(src)
+    for key, value in changes.items():
+        section, _, name = key.rpartition(".")
+        (header[section] if section else header)[name] = value
+    save_file(load_file(str(src)), str(dest), metadata={"emomucs": json.dumps(header)})
+    return dest
+
+
+def test_any_header_edit_gives_another_id(tmp_path):
+    from emomucs_core.bundle_id import bundle_id
+
+    saved = make_bundle().save(tmp_path / "b.safetensors")
+    edited = _rewrite_header(saved, tmp_path / "e.safetensors", metrics={"quadrant_acc": 0.99})
+    assert bundle_id(edited) != bundle_id(saved) and load_bundle(edited).id == bundle_id(edited)
+    assert load_bundle(edited).id.startswith("test-")
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("window_seconds", 1e9, "window_seconds=1000000000.0 is outside 1..60"),
+    ("window_seconds", float("nan"), "window_seconds=nan is outside"),
+    ("window_seconds", None, "window_seconds=None is outside"),
+    ("loudness_lufs", 20.0, "loudness_lufs=20.0 is outside -70..0"),
+    ("mel.samplerate", 10**9, "mel.samplerate=1000000000 is outside 8000..96000"),
+    ("mel.hop_length", 100.5, "mel.hop_length=100.5 is outside 16..16384 (an integer)"),
+    ("mel.n_fft", "512", "mel.n_fft='512' is outside"),
+    ("config.dropout", 1.0, "config.dropout=1.0 is outside 0..0.99"),
+    ("config.sources", ["vocals", "banjo"], "config.sources=['vocals', 'banjo'] is not a list of distinct"),
+    ("name", "x" * 500, "name 'xxxx"),
+    ("separator", "demucs", "separator='demucs' is not a separator spec"),
+])
+def test_header_fields_out_of_bounds_are_refused_in_one_line(tmp_path, field, value, words):
+    saved = make_bundle().save(tmp_path / "b.safetensors")
+    edited = _rewrite_header(saved, tmp_path / "e.safetensors", **{field: value})
+    with pytest.raises(BundleError) as caught:
+        load_bundle(edited)
+    message = str(caught.value)
+    assert message.startswith(f"{edited}: header field ") and words in message and "\n" not in message
+
+
+def test_a_header_within_bounds_loads(tmp_path):
+    saved = make_bundle().save(tmp_path / "b.safetensors")
+    for changes in ({"loudness_lufs": None}, {"loudness_lufs": -23.0}, {"window_seconds": 10}):
+        assert load_bundle(_rewrite_header(saved, tmp_path / "ok.safetensors", **changes)).window_seconds > 0

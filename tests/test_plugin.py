@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from beets.library import Item
+from beets.ui import UserError
 
 from beetsplug.emomucs.fields import source_field, value_without_album
 from emomucs_core.constants import SOURCES
@@ -210,7 +211,7 @@ def test_corrupt_file_in_the_middle_of_a_batch(env, plugin_config, caplog):
     plugin = env.load(**plugin_config)
     good1, bad, good2 = env.add_tracks("bad", ["mp3", "mp3", "flac"])
     Path(os.fsdecode(bad.path)).write_bytes(b"ID3 this is not audio" * 100)
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO), pytest.raises(UserError, match="1 track of 3 failed"):  # exit status 1
         env.run_command("emomucs", "-w")
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and os.fsdecode(bad.path) in errors[0]
@@ -221,10 +222,12 @@ def test_corrupt_file_in_the_middle_of_a_batch(env, plugin_config, caplog):
     assert (fresh.title, fresh.artist, fresh.album) == (bad.title, bad.artist, bad.album)
     assert env.lib.albums().get()["valence"] == pytest.approx((env.lib.get_item(good1.id)["valence"]
                                                                 + env.lib.get_item(good2.id)["valence"]) / 2)
-    # The failure is remembered: not retried unless forced.
+    # The failure is remembered: not retried unless forced, but said.
     caplog.clear()
     env.run_command("emomucs", "-c")
-    env.run_command("emomucs", "-f", f"title:{bad.title}")
+    assert "1 track failed earlier (see `beet ls emomucs_error::.`, `-f` retries)" in caplog.messages
+    with pytest.raises(UserError):
+        env.run_command("emomucs", "-f", f"title:{bad.title}")
     assert sum(r.levelno >= logging.ERROR for r in caplog.records) == 1
     # Once the file is fixed, a forced run clears the error.
     make_track(Path(os.fsdecode(bad.path)), seed=4)
@@ -236,8 +239,9 @@ def test_read_only_file_keeps_database_values(env, plugin_config, caplog):
     plugin = env.load(**plugin_config)
     (item,) = env.add_tracks("ro", ["flac"])
     before = digest(item.path)
-    with immutable(item.path), caplog.at_level(logging.INFO):
+    with immutable(item.path), caplog.at_level(logging.INFO), pytest.raises(UserError, match="could not be written"):
         env.run_command("emomucs", "-w")
+    assert "1 analysed, 0 failed, 1 tag writes failed" in caplog.messages
     assert_analysed(env.lib.get_item(item.id), plugin.model_id)
     assert digest(item.path) == before
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]

@@ -122,7 +122,7 @@ def test_album_query(env):
     # A track never analysed does not inherit its album's mean in queries, tags or the mean itself.
     assert titles(env.lib, "valence:0.5..") == ["Happy0", "Happy1"]
     unanalysed = env.lib.items("title:Happy-unanalysed").get()
-    assert plugin.tag_values(unanalysed) == {} and plugin.needs_analysis(unanalysed)
+    assert not any(plugin.tag_values(unanalysed).values()) and plugin.needs_analysis(unanalysed)
     assert env.lib.albums("album:Happy").get()["valence"] == pytest.approx(0.75)
     assert titles(env.lib, "arousal:0.6..", album=True) == ["Sad"]
     # The album's mean is not copied onto its tracks.

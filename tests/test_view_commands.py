@@ -44,7 +44,8 @@ def test_explain_shows_the_stored_contributions_of_a_real_analysis(env, plugin_c
     broken = env.temp_path / "broken.ogg"
     broken.write_bytes(b"OggS not really" * 20)
     env.lib.add(Item(title="broken", artist="Band", path=str(broken).encode()))
-    env.run_command("emomucs", "-W", f"title:{done.title}", ",", "title:broken")
+    with pytest.raises(UserError, match="1 track of 2 failed"):
+        env.run_command("emomucs", "-W", f"title:{done.title}", ",", "title:broken")
     capsys.readouterr()
     env.run_command("emomucs", "--explain")
     out = capsys.readouterr().out.splitlines()

@@ -13,15 +13,18 @@ confidence, dominant source), ``tags`` (file tag definitions), ``writing``
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from beets import config, ui, util
 from beets.plugins import BeetsPlugin
 
 from emomucs_core.constants import SOURCES
+from emomucs_core.printable import printable
 
 from . import commands as view_commands
 from . import labels
@@ -37,6 +40,9 @@ from .fields import (
     MODEL_FIELD,
     PENDING_FIELD,
     STRING,
+    ChoiceString,
+    DerivedString,
+    clear,
     emotion_float,
     reset_type_cache,
     source_field,
@@ -50,7 +56,8 @@ if TYPE_CHECKING:
     from beets.library import Album, Item, Library
 
 #: Database field names by default; keys are the keys of the ``fields:`` option.
-DEFAULT_FIELDS = {"valence": "valence", "arousal": "arousal", "dominant_source": "dominant_source", "mood": "mood"}
+DEFAULT_FIELDS = {"valence": "valence", "arousal": "arousal", "dominant_source": "dominant_source", "mood": "mood",
+                  "warnings": "emomucs_warnings"}
 
 
 class EmoMucsPlugin(BeetsPlugin):
@@ -83,8 +90,9 @@ class EmoMucsPlugin(BeetsPlugin):
         self.item_types = {
             self.fields["valence"]: valence,
             self.fields["arousal"]: arousal,
-            self.fields["dominant_source"]: STRING,
-            self.fields["mood"]: STRING,
+            self.fields["dominant_source"]: ChoiceString(self.fields["dominant_source"], (*SOURCES, labels.MIXED)),
+            self.fields["mood"]: DerivedString(self.fields["mood"], self.fields["valence"], self.fields["arousal"]),
+            self.fields["warnings"]: STRING,
             MARGIN_FIELD: emotion_float(MARGIN_FIELD, 0.0, 2.0),
             CONFIDENCE_FIELD: emotion_float(CONFIDENCE_FIELD, 0.0, 1.0),
             MODEL_FIELD: STRING,
@@ -242,9 +250,9 @@ class EmoMucsPlugin(BeetsPlugin):
     def apply(self, item: Item, prediction) -> None:
         """Set the item's fields from a prediction (does not store)."""
         if not prediction.ok:
-            item[ERROR_FIELD] = prediction.error
-            if value_without_album(item, PENDING_FIELD) is not None:
-                del item[PENDING_FIELD]  # failed is an answer too: retried only with -f
+            # Old values would outlive the file they describe: a failure clears them all.
+            clear(item, [*(self.fields[d] for d in DIMENSIONS), *self.derived_fields(), PENDING_FIELD])
+            item[ERROR_FIELD] = prediction.error  # failed is an answer too: retried only with -f
             return
         v, a = prediction.valence, prediction.arousal
         item[self.fields["valence"]] = v
@@ -260,31 +268,37 @@ class EmoMucsPlugin(BeetsPlugin):
             for dim in DIMENSIONS:
                 item[source_field(source, dim)] = values[dim]
         item[MODEL_FIELD] = prediction.model_id
-        for field in (ERROR_FIELD, PENDING_FIELD):
-            if value_without_album(item, field) is not None:
-                del item[field]
+        clear(item, (ERROR_FIELD, PENDING_FIELD))
+        if prediction.warnings:
+            item[self.fields["warnings"]] = "; ".join(prediction.warnings)
+        else:
+            clear(item, [self.fields["warnings"]])
+
+    def derived_fields(self) -> list[str]:
+        """Fields that follow valence and arousal: removed with either of them."""
+        return [self.fields["mood"], self.fields["dominant_source"], self.fields["warnings"], CONFIDENCE_FIELD,
+                MARGIN_FIELD, MODEL_FIELD, *(source_field(s, d) for s in SOURCES for d in DIMENSIONS)]
 
     def tag_values(self, item: Item) -> dict[str, Any]:
-        """MediaFile attribute -> value for the item's stored results (empty when it has none)."""
-        if value_without_album(item, self.fields["valence"]) is None:
-            return {}
-        stored = {key: value_without_album(item, self.fields[key] if key != "model" else MODEL_FIELD)
-                  for key in self.tag_attrs}
-        values = {self.tag_attrs[key]: value for key, value in stored.items() if value is not None}
+        """MediaFile attribute -> value for the item's stored results; None (delete the tag) for a value it lacks."""
         v, a = (value_without_album(item, self.fields[d]) for d in DIMENSIONS)
-        if self.config["mood_tag"].get(bool) and v is not None and a is not None:
-            values[MOOD_ATTR] = labels.mood(v, a)  # from the values written beside it, even before a store
+        whole = v is not None and a is not None  # what derives from them goes with either (`beet modify 'valence!'`)
+        values = {attr: value_without_album(item, self.fields[key] if key != "model" else MODEL_FIELD)
+                  if whole or key in DIMENSIONS else None for key, attr in self.tag_attrs.items()}
+        if self.config["mood_tag"].get(bool):
+            values[MOOD_ATTR] = labels.mood(v, a) if whole else None  # from the values beside it, even before a store
         return values
 
     def write_item_tags(self, item: Item) -> bool:
         """Write only this plugin's tags to the item's file, safely; log and return False on failure."""
         values = self.tag_values(item)
-        if not values:
+        if all(v is None for v in values.values()):
             return True
         try:
             write_tags(util.syspath(item.path), values, id3v23=config["id3v23"].get(bool))
         except Exception as exc:  # mediafile wraps most errors; a permission error may come raw
-            self._log.error("{}: could not write tags ({})", util.displayable_path(item.path), one_line(exc))
+            self._log.error("{}: could not write tags ({})", printable(util.displayable_path(item.path)),
+                            one_line(exc))
             return False
         item.mtime = item.current_mtime()
         return True
@@ -328,9 +342,16 @@ class EmoMucsPlugin(BeetsPlugin):
                 self._changed_albums.add(model.album_id)
 
     def sync_mood(self, item: Item) -> None:
-        """Keep the mood in step with valence and arousal changed by hand (``beet modify valence=0.2``)."""
+        """Keep the mood in step with valence and arousal changed by hand (``beet modify valence=0.2``).
+
+        Removing either (``beet modify 'valence!'``) removes what derives from them.
+        """
         v, a = (value_without_album(item, self.fields[d]) for d in DIMENSIONS)
-        if v is None or a is None or value_without_album(item, self.fields["mood"]) == labels.mood(v, a):
+        if v is None or a is None:
+            if clear(item, self.derived_fields()):
+                item.store()
+            return
+        if value_without_album(item, self.fields["mood"]) == labels.mood(v, a):
             return
         item[self.fields["mood"]] = labels.mood(v, a)
         item[CONFIDENCE_FIELD] = labels.mood_confidence(v, a)
@@ -366,17 +387,19 @@ class EmoMucsPlugin(BeetsPlugin):
         live: bool = False,
         echo: bool = False,
         **predictor_options: Any,
-    ) -> tuple[int, int]:
-        """Analyse ``items``, storing each as its result arrives. Returns (done, failed).
+    ) -> tuple[int, int, int]:
+        """Analyse ``items``, storing each as its result arrives. Returns (done, failed, tag writes failed).
+
+        A file that does not exist fails at once, without the model (which loads only for files that do).
 
         live : draw a progress bar (a terminal); otherwise log one line per track.
         echo : print every result line (``-p``, or a terminal).
         predictor_options : for :meth:`predictions` (device, threads, jobs).
         """
         if not items:
-            return 0, 0
+            return 0, 0, 0
         lib = items[0]._db
-        done = failed = 0
+        done = failed = unwritten = 0
         with Claim(None if pretend or lib is None else lib.path) as claim, \
                 Progress(len(items), live=live, log=self._log) as progress:
             busy = claim.take(i.id for i in items)
@@ -386,11 +409,16 @@ class EmoMucsPlugin(BeetsPlugin):
                 items = [i for i in items if i.id not in busy]
                 progress.total = len(items)
             if not items:
-                return 0, 0
-            self.announce(live)
+                return 0, 0, 0
+            present = [i for i in items if os.path.lexists(util.syspath(i.path))]
+            if len(present) < len(items):
+                self._log.warning("{} of {} files do not exist", len(items) - len(present), len(items))
+            if present:
+                self.announce(live)
             finished = 0
             try:
-                results = self.predictions([util.syspath(i.path) for i in items], **predictor_options)
+                results = _with_missing(items, present, self.predictions(
+                    [util.syspath(i.path) for i in present], **predictor_options))
                 progress.begin()
                 progress.working_on(format(items[0]))
                 for n, (item, prediction) in enumerate(zip(items, results)):
@@ -399,15 +427,16 @@ class EmoMucsPlugin(BeetsPlugin):
                         done += 1
                     else:
                         failed += 1
-                        self._log.error("{}: {}", util.displayable_path(item.path), prediction.error)
+                        self._log.error("{}: {}", printable(util.displayable_path(item.path)),
+                                        printable(prediction.error))
                     if not pretend:
                         self.apply(item, prediction)
-                        if write and prediction.ok:
-                            self.write_item_tags(item)
+                        if write and prediction.ok and not self.write_item_tags(item):
+                            unwritten += 1
                         item.store()  # after the file is whole: an interrupted write stores nothing
                     finished += 1
                     progress.working_on(format(items[n + 1]) if n + 1 < len(items) else None)
-                    line = self.result_line(item, prediction, old) if prediction.ok else None
+                    line = printable(self.result_line(item, prediction, old)) if prediction.ok else None
                     progress.finished(line, echo=echo)
             except KeyboardInterrupt:
                 if not pretend:
@@ -416,7 +445,7 @@ class EmoMucsPlugin(BeetsPlugin):
             finally:
                 if not pretend and lib is not None:
                     self.update_albums(lib, (i.album_id for i in items))
-        return done, failed
+        return done, failed, unwritten
 
     def result_line(self, item: Item, prediction, old: dict[str, Any]) -> str:
         """``Artist - Album - Title: valence 0.612, ..., mood calm (0.54), dominant_source drums (drums 0.081 ahead of bass)``.
@@ -435,6 +464,7 @@ class EmoMucsPlugin(BeetsPlugin):
         if lead is not None:
             ahead = f" ({lead.leader} {lead.margin:.3f} ahead of {lead.runner_up})" if lead.runner_up else ""
             parts.append(f"{self.fields['dominant_source']} {_change(old['dominant_source'], lead.label)}{ahead}")
+        parts += [f"warning: {w}" for w in prediction.warnings]
         return f"{format(item)}: {', '.join(parts)}"
 
     # -- command ------------------------------------------------------------------
@@ -467,6 +497,7 @@ class EmoMucsPlugin(BeetsPlugin):
             items = [i for i in lib.items(args) if self.needs_analysis(i, force)]
         except model_errors() as exc:
             raise ui.UserError(str(exc)) from None
+        self.mention_failed(lib, args, items)
         if opts.missing or opts.count:
             if opts.missing:
                 for item in items:
@@ -479,7 +510,7 @@ class EmoMucsPlugin(BeetsPlugin):
             return
         write = self.should_write(opts.write)
         try:
-            done, failed = self.analyse(items, write=write, pretend=opts.pretend, live=live,
+            done, failed, unwritten = self.analyse(items, write=write, pretend=opts.pretend, live=live,
                                         echo=opts.pretend or live, device=opts.device, threads=opts.threads,
                                         jobs=opts.jobs)
         except model_errors() as exc:
@@ -492,7 +523,20 @@ class EmoMucsPlugin(BeetsPlugin):
                 self._log.warning("interrupted: finished tracks are stored; run `{}` to analyse the {} left",
                                   again, left)
             raise
-        self._log.info("{} analysed, {} failed{}", done, failed, " (pretend: nothing stored)" if opts.pretend else "")
+        unwritten = f", {unwritten} tag writes failed" if unwritten else ""
+        self._log.info("{} analysed, {} failed{}{}", done, failed, unwritten,
+                       " (pretend: nothing stored)" if opts.pretend else "")
+        if failed or unwritten:  # a non-zero exit status, as beets gives any error
+            raise ui.UserError(f"{view_commands.counted(failed, 'track')} of {len(items)} failed" if failed
+                               else "some tags could not be written")
+
+    def mention_failed(self, lib: Library, args: list[str], chosen: list[Item]) -> None:
+        """Say how many tracks of the query failed before and are not retried now (they are hidden otherwise)."""
+        ids = {i.id for i in chosen}
+        earlier = sum(1 for i in lib.items(args) if i.id not in ids and value_without_album(i, ERROR_FIELD))
+        if earlier:
+            self._log.info("{} failed earlier (see `beet ls {}::.`, `-f` retries)",
+                           view_commands.counted(earlier, "track"), ERROR_FIELD)
 
     # -- import ---------------------------------------------------------------------
     def imported(self, session, task) -> None:
@@ -520,13 +564,29 @@ class EmoMucsPlugin(BeetsPlugin):
         if beets_wrote:
             return
         for item in task.imported_items():
-            if self.tag_values(item) and self.write_item_tags(item):
+            if value_without_album(item, self.fields["valence"]) is not None and self.write_item_tags(item):
                 item.store(fields=["mtime"])
 
     def on_write(self, item: Item, path: bytes, tags: dict[str, Any]) -> None:
-        """Add the stored results to every tag write beets does (``beet write``, imports, ``modify``)."""
-        if self.tags:
+        """Add the stored results to every tag write beets does (``beet write``, imports, ``modify``).
+
+        Our tags that lack a value are deleted, unless the item holds nothing of ours (never
+        analysed: its file may carry another tool's VALENCE). After ``beet modify 'valence!'``
+        beets writes before it stores, so the model id still marks the item as ours.
+        """
+        ours = (*(self.fields[d] for d in DIMENSIONS), MODEL_FIELD, ERROR_FIELD)
+        if self.tags and any(value_without_album(item, f) is not None for f in ours):
             tags.update(self.tag_values(item))
+
+
+def _with_missing(items: list[Item], present: list[Item], results: Iterator) -> Iterator:
+    """One Prediction per item in order: "file not found" for items not in ``present``, else the next of ``results``."""
+    from emomucs_core.prediction import Prediction
+
+    present_ids = {i.id for i in present}
+    for item in items:
+        yield next(results) if item.id in present_ids else Prediction(Path(os.fsdecode(item.path)),
+                                                                     error="file not found")
 
 
 def _own_value_getter(field: str):

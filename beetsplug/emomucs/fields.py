@@ -112,6 +112,49 @@ def emotion_float(field: str, low: float | None = None, high: float | None = Non
 
 
 STRING = types.STRING
+
+
+class _CheckedString(types.String):
+    """A text field whose ``parse`` checks what a user types; values read back from the database pass unchecked."""
+
+    def from_sql(self, sql_value):
+        if isinstance(sql_value, memoryview):
+            sql_value = bytes(sql_value).decode("utf-8", "ignore")
+        return types.String.parse(self, sql_value) if isinstance(sql_value, str) else self.normalize(sql_value)
+
+    def __eq__(self, other) -> bool:  # beets reports two plugin instances' unequal types as a conflict
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    __hash__ = None
+
+
+class DerivedString(_CheckedString):
+    """A text field the plugin derives from valence and arousal (``mood``): never set by hand.
+
+    ``beet modify mood=happy`` is refused with one line: a value typed there
+    would be replaced at the next change of valence or arousal.
+    """
+
+    def __init__(self, field: str, valence: str, arousal: str):
+        super().__init__()
+        self.field, self.valence, self.arousal = field, valence, arousal
+
+    def parse(self, string: str) -> str:
+        raise UserError(f"{self.field} follows {self.valence} and {self.arousal} and cannot be set by hand "
+                        f"(set those, e.g. `beet modify {self.valence}=0.8 {self.arousal}=0.7`)")
+
+
+class ChoiceString(_CheckedString):
+    """A text field whose value typed by hand must be one of ``choices`` (``dominant_source``)."""
+
+    def __init__(self, field: str, choices: tuple[str, ...]):
+        super().__init__()
+        self.field, self.choices = field, tuple(choices)
+
+    def parse(self, string: str) -> str:
+        if string not in self.choices:
+            raise UserError(f"{self.field}={string!r} is not one of {', '.join(self.choices)}")
+        return string
 #: Count of an album's tracks that have values of their own (what its means cover).
 COUNT = types.INTEGER
 
@@ -119,6 +162,14 @@ COUNT = types.INTEGER
 def source_field(source: str, dim: str) -> str:
     """Name of the field holding ``source``'s contribution to ``dim`` (valence or arousal)."""
     return f"emomucs_{source}_{dim}"
+
+
+def clear(item, fields) -> bool:
+    """Delete the item's own values of ``fields`` (does not store); whether any was there."""
+    present = [f for f in fields if value_without_album(item, f) is not None]
+    for f in present:
+        del item[f]
+    return bool(present)
 
 
 def reset_type_cache() -> None:

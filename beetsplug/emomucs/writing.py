@@ -4,6 +4,8 @@ A tag write that grows the header (an untagged MP3 gaining an ID3 tag) moves
 every byte of the audio; an interruption in the middle left a broken file. So
 the tags are written into a copy in the same folder, the copy is flushed to
 disk, and only then renamed over the original (``rename`` is atomic on POSIX).
+A run killed mid-write leaves its copy behind; the next write in that folder
+removes it (:func:`remove_stale_copies`).
 """
 
 from __future__ import annotations
@@ -11,9 +13,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from typing import Any
 
 from mediafile import MediaFile
+
+#: Suffix of a copy being written (before the file's own extension).
+TMP_SUFFIX = ".emomucs-tmp"
+#: A copy of another file older than this (seconds) is left from a killed run: no write takes that long.
+STALE_SECONDS = 3600.0
 
 
 def write_tags(path: str, values: dict[str, Any], *, id3v23: bool = False) -> None:
@@ -29,8 +37,9 @@ def write_tags(path: str, values: dict[str, Any], *, id3v23: bool = False) -> No
         raise PermissionError(f"permission denied: {target}")
     folder, name = os.path.split(target)
     stem, ext = os.path.splitext(name)
+    remove_stale_copies(folder, name)
     # The extension stays last: mutagen also looks at it to tell the format.
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=f".emomucs-tmp{ext}")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=f"{TMP_SUFFIX}{ext}")
     try:
         os.close(fd)
         shutil.copyfile(target, tmp)
@@ -44,6 +53,41 @@ def write_tags(path: str, values: dict[str, Any], *, id3v23: bool = False) -> No
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+def remove_stale_copies(folder: str, name: str) -> int:
+    """Remove copies that killed writes left in ``folder``; returns how many.
+
+    Copies of ``name`` itself go whatever their age (the caller is writing that
+    file, and a plugin run claims its tracks, so no other write of it runs);
+    copies of other files go once older than :data:`STALE_SECONDS`.
+    """
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    now = time.time()
+    for entry in entries:
+        owner = _copy_of(entry.name)
+        if owner is None:
+            continue
+        try:
+            if owner == name or now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            pass  # gone already, or not ours to remove
+    return removed
+
+
+def _copy_of(entry: str) -> str | None:
+    """The file name a temporary copy named ``entry`` was made for (``.<stem>.<8 chars><TMP_SUFFIX><ext>``), or None."""
+    if not entry.startswith(".") or TMP_SUFFIX not in entry:
+        return None
+    head, _, ext = entry[1:].rpartition(TMP_SUFFIX)
+    stem, dot, random = head.rpartition(".")
+    return f"{stem}{ext}" if dot and stem and len(random) == 8 and "/" not in ext else None
 
 
 def _copy_owner_and_mode(source: str, dest: str) -> None:
