@@ -47,7 +47,7 @@ def js(browser, script: str, *args):
 
 def shown_titles(browser) -> list[str]:
     """Titles of the table rows the page shows, in their order."""
-    return js(browser, "return [...document.querySelectorAll('#tracks tbody tr')].filter(r => !r.hidden)"
+    return js(browser, "return [...document.querySelectorAll('#rows [role=row]')].filter(r => !r.hidden)"
                        ".map(r => r.children[1].textContent)")
 
 
@@ -123,7 +123,7 @@ def test_page_shows_every_track_filters_sorts_and_colours(disk_env, plugin_confi
     assert len(shown_titles(browser)) == len(SPREAD)
 
     # Sort by valence: descending on the second click.
-    header = browser.find_element(By.CSS_SELECTOR, "#tracks th[data-key=valence]")
+    header = browser.find_element(By.CSS_SELECTOR, "#tracks [data-key=valence]")
     header.click()
     assert shown_titles(browser) == [t for t, *_ in sorted(SPREAD, key=lambda r: r[1])]
     header.click()
@@ -194,10 +194,10 @@ def test_one_analysed_track_with_special_characters_renders_plays_and_runs_no_sc
     open_page(browser, out)
 
     assert shown_titles(browser) == [NASTY["title"]]
-    row = js(browser, "return [...document.querySelector('#tracks tbody tr').children].map(c => c.textContent)")
+    row = js(browser, "return [...document.querySelector('#rows [role=row]').children].map(c => c.textContent)")
     assert row[:3] == [NASTY["artist"], NASTY["title"], NASTY["album"]]
     assert js(browser, "return window.__pwned") is None
-    assert js(browser, "return document.querySelectorAll('body img, body b, #tracks script').length") == 0
+    assert js(browser, "return document.querySelectorAll('body img, body b, #rows script').length") == 0
     assert js(browser, "return document.querySelectorAll('script').length") == 3  # plotly, data, the page's
 
     # Hover with the real mouse: the label shows the strings as typed.
