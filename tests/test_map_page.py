@@ -135,6 +135,14 @@ def test_page_shows_every_track_filters_sorts_and_colours(disk_env, plugin_confi
     counts = {m: sum(mood(v, a) == m for _, v, a, _ in SPREAD) for m in ("happy", "tense", "sad", "calm")}
     assert names == [f"{m} ({n})" for m, n in counts.items() if n] + ["album mean (1)"]
     assert all(f"{m} ({n})" in browser.find_element(By.ID, "plot").text for m, n in counts.items() if n)
+    # A click on a legend entry filters the page to that mood; a second click undoes it.
+    entry = browser.find_elements(By.CSS_SELECTOR, "#plot .legend .traces")[list(counts).index("sad")]
+    entry.find_element(By.CSS_SELECTOR, ".legendtoggle").click()
+    assert sorted(shown_titles(browser)) == sorted(sad)
+    assert Select(browser.find_element(By.ID, "f-quadrant")).first_selected_option.text == "Q3 sad"
+    browser.find_elements(By.CSS_SELECTOR, "#plot .legend .traces")[0].find_element(
+        By.CSS_SELECTOR, ".legendtoggle").click()
+    assert len(shown_titles(browser)) == len(SPREAD)
 
 
 @needs_chromium
