@@ -13,7 +13,8 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_namespace_packages(include=["emomucs_core", "emomucs_core.*", "beetsplug", "beetsplug.*"]),
-    package_data={"emomucs_core": ["models/*.safetensors", "examples/*"], "beetsplug.emomucs": ["map_page.html"]},
+    package_data={"emomucs_core": ["models/*.safetensors", "models/*.txt", "examples/*"],
+                  "beetsplug.emomucs": ["map_page.html"]},
     install_requires=[
         "beets>=2.0",
         # A floor only: pin nothing that makes pip swap a CPU build for a CUDA one.
