@@ -27,6 +27,7 @@ setup(
         "soxr>=0.3",
         "av>=12.0",  # PyAV bundles FFmpeg: m4a/AAC, ALAC, WMA without a system ffmpeg
         "safetensors>=0.4",
+        "pyebur128>=0.1.1",  # libebur128: integrated loudness (EBU R 128) of the analysed audio
         "numpy>=1.24",
         "tqdm>=4.60",  # the plugin's progress bar (demucs installs it too)
     ],

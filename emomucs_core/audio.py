@@ -24,6 +24,7 @@ import soxr
 
 from .constants import SEPARATION_RATE
 from .decoders import AudioError, _open_soundfile, _PyAVBackend
+from .loudness import clipped_samples
 
 __all__ = ["AudioError", "AudioFile"]
 
@@ -49,6 +50,8 @@ class AudioFile:
     channels : native channel count.
     duration : decodable length in seconds (counted, or stated by a header and checked).
     warnings : one-line remarks about the file (e.g. "truncated: ...").
+    samples_read, samples_clipped : native samples :meth:`read` has decoded, and how many of
+        them are in clipped runs (:func:`~.loudness.clipped_samples`); reset them to count a stretch of reads.
     """
 
     def __init__(self, path: str | Path):
@@ -73,6 +76,7 @@ class AudioFile:
         decoded_bytes = self.duration * self.samplerate * self.channels * 4
         self._whole_file = self.duration <= WHOLE_FILE_SECONDS and decoded_bytes <= _WHOLE_FILE_BYTES
         self._decoded: np.ndarray | None = None  # the whole file, (n, channels), once read
+        self.samples_read = self.samples_clipped = 0
 
     def read(self, start: float, duration: float, samplerate: int = SEPARATION_RATE, mono: bool = False) -> np.ndarray:
         """Decode ``duration`` seconds from ``start`` as stereo (or, with ``mono``, mono) float32.
@@ -86,6 +90,8 @@ class AudioFile:
         """
         n_out = int(round(duration * samplerate))
         frames = self._native(max(0.0, start), min(duration, max(0.0, self.duration - start)))
+        self.samples_read += frames.size
+        self.samples_clipped += clipped_samples(frames)
         if mono and frames.size:
             frames = frames[:, :2].mean(axis=1, keepdims=True)
         if frames.size and frames.shape[0] > 0:

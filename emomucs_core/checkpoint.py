@@ -42,6 +42,9 @@ class Bundle:
     window_seconds : length of one model window.
     separator : spec of the separator used in training (``{"backend", "model"}``),
         or ``None`` for mix-only models.
+    loudness_lufs : integrated loudness (LUFS) the analysed signal of a track is scaled to
+        before any feature (:mod:`emomucs_core.loudness`); ``None``: not scaled (bundles
+        from before loudness normalisation).
     data : description of the training data.
     metrics : evaluation results.
     name : human name; :attr:`id` adds a content hash.
@@ -51,6 +54,7 @@ class Bundle:
     mel: MelParams = field(default_factory=MelParams)
     window_seconds: float = WINDOW_SECONDS
     separator: dict[str, Any] | None = None
+    loudness_lufs: float | None = None
     data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     name: str = "emomucs"
@@ -73,6 +77,7 @@ class Bundle:
             "mel": self.mel.to_dict(),
             "window_seconds": self.window_seconds,
             "separator": self.separator,
+            "loudness_lufs": self.loudness_lufs,
             "data": self.data,
             "metrics": self.metrics,
         }
@@ -126,6 +131,8 @@ def load_bundle(path: str | Path | None = None) -> Bundle:
     try:
         config = NetConfig.from_dict(header["config"])
         mel = MelParams(**header.get("mel", {}))
+        loudness = header.get("loudness_lufs")
+        loudness = None if loudness is None else float(loudness)
         model = EmoMucs(config)
         model.load_state_dict(state, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -136,6 +143,7 @@ def load_bundle(path: str | Path | None = None) -> Bundle:
         mel=mel,
         window_seconds=float(header.get("window_seconds", WINDOW_SECONDS)),
         separator=header.get("separator"),
+        loudness_lufs=loudness,
         data=header.get("data", {}),
         metrics=header.get("metrics", {}),
         name=header.get("name", path.stem),

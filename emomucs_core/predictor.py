@@ -147,7 +147,8 @@ class Predictor:
         spans = self.step.analyses_spans
         return _Pending(read_track(path, self.windows, self.bundle.window_seconds,
                                    span_rate=self.separator.span_rate if spans else None,
-                                   hop_seconds=self.bundle.mel.hop_seconds))
+                                   hop_seconds=self.bundle.mel.hop_seconds,
+                                   loudness_lufs=self.bundle.loudness_lufs))
 
     def _run(self, batch: list[tuple[_Pending, int]]) -> None:
         batch = [(item, k) for item, k in batch if not item.track.error]

@@ -237,6 +237,16 @@ def _gain(audio: np.ndarray, db: float) -> np.ndarray:
     return (audio * (10 ** (db / 20) / rms)).astype(np.float32)
 
 
+def _tag_replaygain(path: Path, gain: str) -> None:
+    """Give the FLAC at ``path`` a ReplayGain track gain tag of ``gain`` (e.g. ``"+24.00 dB"``)."""
+    from mutagen.flac import FLAC
+
+    tags = FLAC(path)
+    tags["REPLAYGAIN_TRACK_GAIN"] = gain
+    tags["REPLAYGAIN_TRACK_PEAK"] = "0.050000"
+    tags.save()
+
+
 def write_bad_inputs(folder: str | Path) -> list[BadInput]:
     """Write every awkward input emomucs must handle into ``folder``, each with its expected outcome.
 
@@ -299,6 +309,10 @@ def write_bad_inputs(folder: str | Path) -> list[BadInput]:
     add("truncated.mp3", warning="truncated: the header states 30.0 s").write_bytes(
         full.read_bytes()[: full.stat().st_size * 3 // 10])
     full.unlink()
+    loud = np.clip(_gain(synth_music(30, rate, seed=13), -4), -1, 1)  # hard clipped, as a +12 dB copy of a master
+    write_audio(add("clipped.flac", warning="clipped: "), loud, rate)
+    stale_gain = write_audio(add("replaygain-disagrees.flac"), synth_music(30, rate, seed=14), rate)
+    _tag_replaygain(stale_gain, "+24.00 dB")  # ignored: the loudness is measured on the audio (docs/inputs.md)
     cover = add("cover-art.mp3")
     write_audio(cover, synth_music(30, rate, seed=11), rate)
     tags = ID3()

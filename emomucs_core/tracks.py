@@ -1,4 +1,4 @@
-"""One track's input to the model: decode it, place and read its windows (or spans), check them.
+"""One track's input to the model: decode it, place and read its windows (or spans), check them, scale them.
 
 :func:`read_track` never raises for a bad file: the :class:`TrackInput` it returns
 carries a one-line ``error`` instead, so that the rest of a batch goes on. The
@@ -17,6 +17,7 @@ import numpy as np
 from .audio import AudioError, AudioFile
 from .constants import SEPARATION_RATE
 from .input_checks import check_windows
+from .loudness import clipping_warning, normalise_loudness
 from .profiling import stage
 from .windows import Window, choose_windows, read_spans, read_window
 
@@ -43,21 +44,28 @@ class TrackInput:
 
 
 def read_track(path: str | Path, windows: int, window_seconds: float, span_rate: int | None = None,
-               hop_seconds: float = 0.0) -> TrackInput:
+               hop_seconds: float = 0.0, loudness_lufs: float | None = None) -> TrackInput:
     """Read ``windows`` windows of ``window_seconds`` from ``path``; with ``span_rate``, as spans in mono at that rate.
 
     ``hop_seconds``: the features' hop, onto which windows of a span are moved (:func:`~.windows.read_spans`).
+    ``loudness_lufs``: the integrated loudness the audible windows (or spans) are scaled to together
+    (:func:`~.loudness.normalise_loudness`); None leaves them as decoded.
     """
     track = TrackInput(Path(path), time.perf_counter())
     try:
         with stage("decode"), AudioFile(track.path) as audio:
             track.duration = audio.duration
             chosen = choose_windows(audio, windows, window_seconds)
+            audio.samples_read = audio.samples_clipped = 0  # clipping is counted in the analysed audio only
             if span_rate:
                 _read_spans(track, audio, chosen, hop_seconds, span_rate)
+                signals, rate = [a for a, _ in track.spans], span_rate
             else:
                 read = np.stack([read_window(audio, w) for w in chosen])
                 track.audio = read[_check(track, audio, chosen, read, SEPARATION_RATE)]
+                signals, rate = list(track.audio), SEPARATION_RATE
+            if loudness_lufs is not None:
+                normalise_loudness(signals, rate, loudness_lufs)
     except AudioError as exc:
         track.error = str(exc)
     except MemoryError:
@@ -82,8 +90,9 @@ def _check(track: TrackInput, audio: AudioFile, chosen: list[Window], windows, r
     with stage("input checks"):
         keep, warnings = check_windows(windows, rate)
     track.starts = [w.start for w, k in zip(chosen, keep) if k]
+    clipped = clipping_warning(audio.samples_clipped, audio.samples_read)
     track.warnings = audio.warnings + [
         f"short track: {w.audible:.1f} s looped to fill a {w.duration:g}-s window"
         for w in chosen if w.looped
-    ] + warnings
+    ] + warnings + ([clipped] if clipped else [])
     return np.asarray(keep)

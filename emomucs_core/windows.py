@@ -2,7 +2,8 @@
 
 Rules (docs/architecture.md):
 
-- windows are placed over the audible part (edges below ``SILENCE_DB`` skipped)
+- windows are placed over the audible part (edges far below the track's own level skipped,
+  so the places do not depend on the file's gain)
   of the *decoded* length (:func:`choose_windows`);
 - a track with less than ``MIN_AUDIBLE_SECONDS`` of audible signal is refused
   ("too short"); one shorter than a window is looped, with a short crossfade, to
@@ -13,14 +14,19 @@ Rules (docs/architecture.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 
 from .audio import AudioError, AudioFile
 from .constants import SEPARATION_RATE, WINDOW_SECONDS
 
-#: A 0.1-s block (at the edges) or a whole window quieter than this (dBFS, RMS) is silence.
+#: A whole window quieter than this (dBFS, RMS) is silence.
 SILENCE_DB = -50.0
+#: A 0.1-s block at a track's edge more than this below the loudest block near that edge is silence (dB).
+EDGE_RANGE_DB = 40.0
+#: A 0.1-s block quieter than this (dBFS, RMS) is silence wherever it is (16-bit dither lies below it).
+EDGE_FLOOR_DB = -90.0
 #: Below this level (dBFS, RMS) audio is silent; between it and ``SILENCE_DB`` it is "too quiet to analyse".
 DIGITAL_SILENCE_DB = -120.0
 #: Tracks with less audible signal than this (seconds) are refused as "too short".
@@ -65,8 +71,8 @@ def inaudible(level: float, where: str = "") -> AudioError:
     return AudioError(f"silent: no audible signal{where}")
 
 
-def _audible_blocks(x: np.ndarray, rate: int) -> np.ndarray:
-    """Indices of the ``_BLOCK_SECONDS`` blocks of ``x`` ``(2, n)`` louder than ``SILENCE_DB`` (a short last block counts)."""
+def _block_levels(x: np.ndarray, rate: int) -> np.ndarray:
+    """RMS level (dBFS) of each ``_BLOCK_SECONDS`` block of ``x`` ``(2, n)``, channels averaged (a short last block counts)."""
     n = int(_BLOCK_SECONDS * rate)
     mono = x.mean(axis=0)
     pad = (-mono.size) % n
@@ -74,47 +80,66 @@ def _audible_blocks(x: np.ndarray, rate: int) -> np.ndarray:
     sizes = np.full(blocks.shape[0], n)
     sizes[-1] = n - pad
     power = np.square(blocks, dtype=np.float64).sum(axis=1) / np.maximum(sizes, 1)
-    return np.flatnonzero(10 * np.log10(power + 1e-20) > SILENCE_DB)
+    return 10 * np.log10(power + 1e-20)
+
+
+def _edge_sound(audio: AudioFile, chunks: Iterable[tuple[float, float]]) -> tuple[float, float] | None:
+    """Where sound begins and ends (s) near one edge of a track, or None when there is none.
+
+    ``chunks``: ``(start, end)`` pairs in seconds, walked from the edge inwards. The first chunk
+    with a block above ``EDGE_FLOOR_DB`` and the chunk after it are looked at together; their
+    blocks less than ``EDGE_RANGE_DB`` below the loudest of them are sound.
+    """
+    rate = audio.samplerate
+    chunks = iter(chunks)
+    for chunk in chunks:
+        levels = _block_levels(audio.read(chunk[0], chunk[1] - chunk[0], rate), rate)
+        if not (levels > EDGE_FLOOR_DB).any():
+            continue
+        parts = [(chunk, levels)]
+        following = next(chunks, None)
+        if following is not None:
+            parts.append((following, _block_levels(audio.read(following[0], following[1] - following[0], rate), rate)))
+        threshold = max(EDGE_FLOOR_DB, max(float(lv.max()) for _, lv in parts) - EDGE_RANGE_DB)
+        blocks = [(at + i * _BLOCK_SECONDS, min(until, at + (i + 1) * _BLOCK_SECONDS))
+                  for (at, until), lv in parts for i in np.flatnonzero(lv > threshold)]
+        return float(min(b[0] for b in blocks)), float(max(b[1] for b in blocks))  # Python floats: they pickle
+    return None
 
 
 def audible_span(audio: AudioFile, probe: float = 60.0, chunk: float = 5.0) -> tuple[float, float]:
     """``(start, end)`` in seconds of the track without its silent lead-in and tail.
 
-    Looks at most ``probe`` seconds into each end, ``chunk`` seconds at a time
-    (so a track that starts at once costs one chunk per end), in blocks of 0.1 s
-    at the file's own rate; ``start == end`` when no block is louder than ``SILENCE_DB``.
+    A 0.1-s block at an edge is silent when it is more than ``EDGE_RANGE_DB`` below the
+    loudest block of the first ``2 * chunk`` seconds of sound at that edge, or below
+    ``EDGE_FLOOR_DB``: relative to the track, so that a file at another gain has its
+    windows at the same places. Looks at most ``probe`` seconds into each end,
+    ``chunk`` seconds at a time (a track that starts at once costs two chunks per end),
+    at the file's own rate; ``start == end`` when no block is louder than ``EDGE_FLOOR_DB``.
     """
-    rate = audio.samplerate
     limit = min(probe, audio.duration)
     start = limit  # a lead-in longer than the probe: start where the probe ended
-    for at in map(float, np.arange(0.0, limit, chunk)):  # Python floats: results must pickle without numpy
-        loud = _audible_blocks(audio.read(at, min(chunk, limit - at), rate), rate)
-        if loud.size:
-            start = at + float(loud[0] * _BLOCK_SECONDS)
-            break
-    end = None
+    heads = [(at, min(at + chunk, limit)) for at in map(float, np.arange(0.0, limit, chunk))]
+    found = _edge_sound(audio, heads)
+    if found is not None:
+        start = found[0]
     floor = max(start, audio.duration - probe)
-    for until in map(float, np.arange(audio.duration, floor, -chunk)):
-        at = max(floor, until - chunk)
-        loud = _audible_blocks(audio.read(at, until - at, rate), rate)
-        if loud.size:
-            end = min(until, at + float(loud[-1] + 1) * _BLOCK_SECONDS)
-            break
-    return (start, start) if end is None else (start, max(start, end))
-
-
+    tails = [(max(floor, until - chunk), until) for until in map(float, np.arange(audio.duration, floor, -chunk))]
+    found = _edge_sound(audio, tails)
+    if found is None:
+        return start, start
+    return start, max(start, found[1])
 def choose_windows(audio: AudioFile, count: int = 3, length: float = WINDOW_SECONDS) -> list[Window]:
     """Spread ``count`` windows of ``length`` seconds over the audible part of a track.
 
-    Silent lead-in and tail (below ``SILENCE_DB``) are skipped. Window ``i``
+    Silent lead-in and tail (:func:`audible_span`) are skipped. Window ``i``
     starts at ``(i + 0.5) / count`` of the room left by the window length, so
     windows are centred on an even grid and overlap on short tracks. A track
     whose audible part is shorter than ``length`` gets one window holding all of
     it (``audible`` seconds, looped by :func:`read_window`).
 
-    Raises :class:`AudioError` "silent" when nothing is audible (digital silence),
-    "too quiet to analyse" when nothing reaches ``SILENCE_DB`` and "too short"
-    below ``MIN_AUDIBLE_SECONDS`` of audible signal.
+    Raises :class:`AudioError` "silent" (digital silence) or "too quiet to analyse"
+    when no block reaches ``EDGE_FLOOR_DB``, and "too short" below ``MIN_AUDIBLE_SECONDS`` of audible signal.
     """
     if count < 1:
         raise ValueError("count must be >= 1")

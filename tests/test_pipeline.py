@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from emomucs_core.audio import AudioFile
-from emomucs_core.windows import choose_windows, read_window
+from emomucs_core.loudness import TARGET_LUFS
+from emomucs_core.tracks import read_track
 from emomucs_core.checkpoint import Bundle, load_bundle
 from emomucs_core.datasets import Clip
 from emomucs_core.datasets.cache import FeatureCache, _mel_params, build_cache
@@ -59,10 +60,10 @@ def test_offline_v2_from_cache_builder_to_predictor(clips, tmp_path):
     assert predictor.separator.id == "offline:v2" and load_bundle(path).mel == V2_PARAMS
     result = predictor.predict_one(clips[0].path)
     assert result.ok and 0 <= result.valence <= 1 and result.dominant_source in SOURCES
-    # The predictor's features of the window are the cached ones (float16 there).
-    with AudioFile(clips[0].path) as audio:
-        w = choose_windows(audio, 1, 20.0)[0]
-        window = read_window(audio, w)[None]  # looped like the cache's (the clips are short)
+    # The predictor's features of the window (read, looped and loudness-normalised as it reads
+    # them) are the cached ones (float16 there).
+    assert bundle.loudness_lufs == TARGET_LUFS
+    window = read_track(clips[0].path, 1, 20.0, loudness_lufs=bundle.loudness_lufs).audio
     live = predictor.step.features(window)
     cached = cache.get_or_compute(clips[0].path, sep, sources, windows=1)
     for s in SOURCES:

@@ -2,7 +2,8 @@
 
 One ``.npz`` per (clip, key) at ``<folder>/<key[:2]>/<key>.npz`` holding, per
 source, a float16 array ``(K, n_mels + n_chroma, frames)`` plus ``starts`` (window
-starts, seconds). The key holds the separator id and the feature parameters, so
+starts, seconds), computed as the predictor computes them, after the analysed
+audio is scaled to :data:`~emomucs_core.loudness.TARGET_LUFS`. The key holds the separator id and the feature parameters, so
 ``offline:v1`` and ``offline:v2`` entries never mix. Files are written to a temporary name and renamed, so an
 interrupted build never leaves a half-written entry and simply resumes; an
 unreadable entry is recomputed.
@@ -29,8 +30,9 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..audio import AudioError, AudioFile
-from ..constants import WINDOW_SECONDS
+from ..constants import SEPARATION_RATE, WINDOW_SECONDS
 from ..features import MelParams
+from ..loudness import TARGET_LUFS, normalise_loudness
 from ..pipeline import span_stem_features, stem_features
 from ..separators import Separator, feature_params
 from ..windows import choose_windows, read_spans, read_window
@@ -172,9 +174,12 @@ class FeatureCache:
             chosen = choose_windows(audio, windows, window_seconds)
             if separator is not None and separator.analyses_spans:  # read as the predictor reads them
                 chosen, spans, length = read_spans(audio, chosen, mel.hop_seconds, separator.span_rate)
+                normalise_loudness([a for a, _ in spans], separator.span_rate, TARGET_LUFS)
                 feats = span_stem_features(spans, length, missing, separator, mel)
             else:
-                feats = stem_features(np.stack([read_window(audio, w) for w in chosen]), missing, separator, mel)
+                read = np.stack([read_window(audio, w) for w in chosen])
+                normalise_loudness(list(read), SEPARATION_RATE, TARGET_LUFS)
+                feats = stem_features(read, missing, separator, mel)
         stored.update({s: f.astype(np.float16) for s, f in feats.items()})
         stored["starts"] = np.array([w.start for w in chosen], dtype=np.float64)
         self.save(key, stored)
@@ -191,7 +196,9 @@ def _separator_id(separator: Separator | None, sources: Sequence[str]) -> str:
 
 
 def _mel_params(mel: MelParams, windows: int, window_seconds: float) -> dict:
-    return {"mel": mel.to_dict(), "windows": int(windows), "window_seconds": float(window_seconds)}
+    """What a cache entry's features depend on besides the clip and the separator (part of its key)."""
+    return {"mel": mel.to_dict(), "windows": int(windows), "window_seconds": float(window_seconds),
+            "loudness_lufs": TARGET_LUFS}
 
 
 def build_cache(

@@ -21,6 +21,7 @@ from ..atomic import atomic_write_text
 from ..checkpoint import Bundle
 from ..constants import WINDOW_SECONDS
 from ..features import MelParams
+from ..loudness import TARGET_LUFS
 from .baseline import baseline_cv
 from .crossval import (
     CVResult, _safe, _write_json, cross_validate, inner_splits, outer_folds, parse_spec, subsample_training,
@@ -165,5 +166,6 @@ def train_final(
     if refit:
         info["refit_clips"] = len(tr) + len(va)
     all_metrics = {**(metrics or {}), "final_val": val}
-    return Bundle(model=model, mel=mel or data.mel or MelParams(), window_seconds=window_seconds, separator=separator, data=info,
-                  metrics=json.loads(json.dumps(all_metrics, default=float)), name=name)
+    return Bundle(model=model, mel=mel or data.mel or MelParams(), window_seconds=window_seconds, separator=separator,
+                  loudness_lufs=TARGET_LUFS, data=info, metrics=json.loads(json.dumps(all_metrics, default=float)),
+                  name=name)

@@ -168,6 +168,7 @@ def bundle_from_selection(selection: Selection, *, n_mels: int, n_chroma: int, f
     import torch
 
     from ..checkpoint import Bundle
+    from ..loudness import TARGET_LUFS
     from ..nets import EmoMucs, NetConfig
 
     cfg = NetConfig(arch="desc", sources=STEMS, fusion="early", head="quadrant", n_mels=n_mels, n_chroma=n_chroma,
@@ -181,7 +182,8 @@ def bundle_from_selection(selection: Selection, *, n_mels: int, n_chroma: int, f
         linear.weight.copy_(torch.as_tensor(selection.model.weight / cal.temperature, dtype=torch.float32))
         linear.bias.copy_(torch.as_tensor(selection.model.bias / cal.temperature + np.asarray(cal.bias),
                                           dtype=torch.float32))
-    return Bundle(model=model.eval(), mel=mel, separator=separator, data=data_info, metrics=metrics, name=name)
+    return Bundle(model=model.eval(), mel=mel, separator=separator, loudness_lufs=TARGET_LUFS, data=data_info,
+                  metrics=metrics, name=name)
 
 
 # -- command line ---------------------------------------------------------------------------
