@@ -129,6 +129,8 @@ def audible_span(audio: AudioFile, probe: float = 60.0, chunk: float = 5.0) -> t
     if found is None:
         return start, start
     return start, max(start, found[1])
+
+
 def choose_windows(audio: AudioFile, count: int = 3, length: float = WINDOW_SECONDS) -> list[Window]:
     """Spread ``count`` windows of ``length`` seconds over the audible part of a track.
 
