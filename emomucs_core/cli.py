@@ -202,6 +202,8 @@ def info(model, as_json) -> None:
                                ("arousal_bacc", "arousal sign (bal.)"), ("Q3_recall", "sad (Q3) recall"))
             if key in nested))
     click.echo(f"separator  {sep['backend'] + ':' + sep.get('model', '') if sep else 'none (mix only)'}")
+    loudness = bundle.loudness_lufs
+    click.echo(f"loudness   {'not scaled' if loudness is None else f'scaled to {loudness:g} LUFS before any feature'}")
     for title, section in (("data", bundle.data), ("metrics", bundle.metrics)):
         for n, line in enumerate(_card_lines(section)):
             click.echo(f"{title if n == 0 else '':<10} {line}")

@@ -106,6 +106,7 @@ def test_info_card_is_readable(tmp_path):
     path = bundle.save(tmp_path / "card.safetensors")
     out = CliRunner().invoke(main, ["info", "--model", str(path)]).output
     assert "data       dataset 4q, clips 600\n" in out and "4q-dev" not in out
+    assert "loudness   not scaled\n" in out  # make_bundle's bundle has no loudness_lufs
     assert "valence_r2 0.390 ± 0.069" in out and "quadrant_acc 0.575\n" in out and "0.3900121" not in out
     card = json.loads(CliRunner().invoke(main, ["info", "--model", str(path), "--json"]).output)
     assert card["data"]["source"] == "../shared/data/4q-dev"
