@@ -141,3 +141,14 @@ def test_view_options_import_nothing_heavy_until_used():
             "print([m for m in ('matplotlib', 'pyarrow', 'torch', 'emomucs_core.predictor') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("options, needs", [(["--from", "sad"], "--playlist"), (["--to", "happy"], "--playlist"),
+                                            (["--map-albums"], "--map")])
+def test_options_that_need_another_are_refused_before_any_analysis(env, plugin_config, options, needs):
+    env.load(**plugin_config)
+    items = add_valued(env.lib)
+    stored = [(i.id, i.get("valence")) for i in env.lib.items()]
+    with pytest.raises(UserError, match=f"give {needs} "):
+        env.run_command("emomucs", "-f", *options)
+    assert [(i.id, i.get("valence")) for i in env.lib.items()] == stored and items

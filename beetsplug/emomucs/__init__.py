@@ -485,6 +485,7 @@ class EmoMucsPlugin(BeetsPlugin):
         return [cmd]
 
     def command(self, lib: Library, opts, args: list[str]) -> None:
+        view_commands.check_combinations(opts)
         if view_commands.wanted(opts):
             try:
                 view_commands.run(self, lib, opts, args)

@@ -41,6 +41,14 @@ def add_options(parser: OptionParser) -> None:
                       help="store results of `emomucs predict --json` or the Ray engine (.jsonl, .parquet)")
 
 
+def check_combinations(opts) -> None:
+    """Refuse options that only mean something beside another one (raises ui.UserError, one line)."""
+    if (opts.from_mood or opts.to_mood) and not opts.playlist:
+        raise ui.UserError("--from and --to choose a playlist's moods: give --playlist FILE.m3u too")
+    if opts.map_albums and not opts.map:
+        raise ui.UserError("--map-albums draws album means on a map: give --map FILE.png or FILE.html too")
+
+
 def wanted(opts) -> bool:
     """True when one of these options was given (then the command analyses nothing)."""
     return bool(opts.explain or opts.map or opts.playlist or opts.from_results)
