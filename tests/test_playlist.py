@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
-from beetsplug.emomucs.playlist import mood_path, targets, write_m3u
+from beetsplug.emomucs.labels import MOODS
+from beetsplug.emomucs.playlist import mood_path, progress, targets, write_m3u
 from beetsplug.emomucs.points import TrackPoint, mood_centre
 
 
@@ -33,12 +35,46 @@ def test_path_moves_from_sad_to_happy_in_small_steps():
     assert (path[-1].valence, path[-1].arousal) == pytest.approx((0.75, 0.75), abs=0.051)
     steps = [math.dist((a.valence, a.arousal), (b.valence, b.arousal)) for a, b in zip(path, path[1:])]
     assert max(steps) < 0.15  # each step a small move on a 0.1 grid
-    # every chosen track is the nearest unused one to its target
-    used: set[str] = set()
-    for track, (v, a) in zip(path, targets(mood_centre("sad"), mood_centre("happy"), 10)):
-        nearest = min(math.dist((t.valence, t.arousal), (v, a)) for t in tracks if t.path not in used)
-        assert math.dist((track.valence, track.arousal), (v, a)) == pytest.approx(nearest)
-        used.add(track.path)
+    # the tracks are those nearest each target in turn, played in order of their progress along the line
+    used: list[TrackPoint] = []
+    for v, a in targets(mood_centre("sad"), mood_centre("happy"), 10):
+        used.append(min((t for t in tracks if t not in used), key=lambda t: math.dist((t.valence, t.arousal), (v, a))))
+    assert sorted(t.path for t in path) == sorted(t.path for t in used)
+    assert_monotone(path, "sad", "happy")
+
+
+def assert_monotone(path: list[TrackPoint], start: str, end: str) -> None:
+    """Each track's projection onto the start->end direction is at least the one before it."""
+    (v0, a0), (v1, a1) = mood_centre(start), mood_centre(end)
+    along = [(t.valence - v0) * (v1 - v0) + (t.arousal - a0) * (a1 - a0) for t in path]
+    assert all(later >= earlier - 1e-9 for earlier, later in zip(along, along[1:])), along
+
+
+def test_progress_is_the_projection_onto_the_line():
+    sad, happy = mood_centre("sad"), mood_centre("happy")
+    assert progress(TrackPoint("s", valence=0.25, arousal=0.25), sad, happy) == pytest.approx(0)
+    assert progress(TrackPoint("h", valence=0.75, arousal=0.75), sad, happy) == pytest.approx(1)
+    assert progress(TrackPoint("across", valence=0.25, arousal=0.75), sad, happy) == pytest.approx(0.5)
+    assert progress(TrackPoint("behind", valence=0.0, arousal=0.0), sad, happy) == pytest.approx(-0.5)
+    assert progress(TrackPoint("any", valence=0.9, arousal=0.1), sad, sad) == 0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_path_never_steps_back_on_random_libraries(seed):
+    """Sparse, uneven libraries (where nearest-to-target alone stepped back): monotone for every mood pair."""
+    rng = random.Random(seed)
+    tracks = [TrackPoint(f"t{i}", path=f"/m/{i}.mp3", valence=rng.random() ** rng.choice((0.5, 1, 2)),
+                         arousal=rng.random()) for i in range(rng.randint(2, 40))]
+    for start in MOODS:
+        for end in MOODS:
+            path = mood_path(tracks, start, end, rng.randint(2, 25))
+            assert len({t.path for t in path}) == len(path)
+            assert_monotone(path, start, end)
+
+
+def test_same_start_and_end_keeps_the_nearest_first():
+    tracks = [TrackPoint(f"t{i}", path=f"/m/{i}.mp3", valence=v, arousal=0.25) for i, v in enumerate((0.6, 0.3, 0.45))]
+    assert [t.label for t in mood_path(tracks, "sad", "sad", 3)] == ["t1", "t2", "t0"]
 
 
 def test_path_skips_unanalysed_tracks_and_is_capped_by_what_exists():

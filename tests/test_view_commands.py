@@ -119,6 +119,23 @@ def test_playlist_command_writes_the_mood_path(env, plugin_config, tmp_path, cap
     assert out.read_text().splitlines() == lines  # a failed run leaves the old playlist alone
 
 
+def test_playlist_from_a_sparse_library_never_steps_back(env, plugin_config, tmp_path, capsys):
+    """Issue 28: the second track jumped back from valence 0.41 to 0.03 (it was the one nearest its target)."""
+    env.load(**plugin_config)
+    rows = [("ahead", 0.41, 0.20, "bass"), ("behind", 0.03, 0.45, "vocals"), ("bright", 0.85, 0.65, "drums"),
+            ("joy", 0.80, 0.80, "vocals"), ("tense", 0.15, 0.95, "drums")]
+    add_valued(env.lib, rows)
+    out = tmp_path / "lift.m3u"
+    env.run_command("emomucs", "--playlist", str(out), "--from", "sad", "--to", "happy", "-n", "4")
+    by_path = {os.fsdecode(i.path): i for i in env.lib.items()}
+    path = [by_path[p] for p in out.read_text().splitlines()[2::2]]
+    assert [i.title for i in path] == ["behind", "ahead", "bright", "joy"]
+    along = [(i["valence"] - 0.25) + (i["arousal"] - 0.25) for i in path]  # onto the sad->happy direction
+    assert along == sorted(along)
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in printed[:4]] == [[f"{i['valence']:.3f}", f"{i['arousal']:.3f}"] for i in path]
+
+
 def test_smartplaylist_recipe_lists_exactly_the_matching_tracks(env, plugin_config, tmp_path):
     """The documented recipe, run by beets' own smartplaylist plugin (`beet splupdate`)."""
     env.config["emomucs"].set(plugin_config)
