@@ -42,6 +42,9 @@ class Bundle:
     window_seconds : length of one model window.
     separator : spec of the separator used in training (``{"backend", "model"}``),
         or ``None`` for mix-only models.
+    extractors : pretrained networks the descriptors run (:data:`~emomucs_core.descriptors.EXTRACTOR_GROUPS`),
+        each as :func:`~emomucs_core.extractors.musicnn.extractor_record` gives it; loading checks that the
+        installed weights are those.
     loudness_lufs : integrated loudness (LUFS) the analysed signal of a track is scaled to
         before any feature (:mod:`emomucs_core.loudness`); ``None``: not scaled (bundles
         from before loudness normalisation).
@@ -55,6 +58,7 @@ class Bundle:
     window_seconds: float = WINDOW_SECONDS
     separator: dict[str, Any] | None = None
     loudness_lufs: float | None = None
+    extractors: list[dict[str, str]] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     name: str = "emomucs"
@@ -78,6 +82,7 @@ class Bundle:
             "window_seconds": self.window_seconds,
             "separator": self.separator,
             "loudness_lufs": self.loudness_lufs,
+            **({"extractors": self.extractors} if self.extractors else {}),
             "data": self.data,
             "metrics": self.metrics,
         }
@@ -128,6 +133,11 @@ def load_bundle(path: str | Path | None = None) -> Bundle:
         check_header(header)
     except ValueError as exc:
         raise BundleError(f"{path}: {exc}") from None
+    extractors = header.get("extractors", [])
+    try:
+        _check_extractors(extractors, header.get("config", {}).get("descriptor_groups", []))
+    except ValueError as exc:
+        raise BundleError(f"{path}: {exc}") from None
     try:
         config = NetConfig.from_dict(header["config"])
         mel = MelParams(**header.get("mel", {}))
@@ -144,11 +154,28 @@ def load_bundle(path: str | Path | None = None) -> Bundle:
         window_seconds=float(header.get("window_seconds", WINDOW_SECONDS)),
         separator=header.get("separator"),
         loudness_lufs=loudness,
+        extractors=extractors,
         data=header.get("data", {}),
         metrics=header.get("metrics", {}),
         name=header.get("name", path.stem),
         digest=_digest(meta[_KEY], state),
     )
+
+
+def _check_extractors(extractors: Any, groups: list) -> None:
+    """ValueError (one line) unless every extractor group in ``groups`` has a record whose weights are installed."""
+    from .descriptors import EXTRACTOR_GROUPS
+    from .extractors.musicnn import check_record
+
+    if not isinstance(extractors, list) or not all(isinstance(e, dict) for e in extractors):
+        raise ValueError(f"header field extractors={extractors!r} is not a list of extractor records")
+    names = {e.get("name") for e in extractors}
+    if any(g in EXTRACTOR_GROUPS for g in groups) and "musicnn" not in names:
+        raise ValueError("its descriptors run musicnn but the header records no musicnn weights")
+    for record in extractors:
+        if record.get("name") != "musicnn":
+            raise ValueError(f"unknown extractor {record.get('name')!r} (this emomucs has: musicnn)")
+        check_record(record)
 
 
 def _digest(header_text: str, state: dict[str, torch.Tensor]) -> str:

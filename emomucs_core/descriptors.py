@@ -70,7 +70,10 @@ BEAT_LAGS = (60 / 200, 60 / 50)
 TIMBRE_GROUPS = ("mfcc", "flux", "modulation", "rhythm")
 #: Groups from the chroma rows (need ``n_chroma == 12``).
 TONAL_GROUPS = ("chroma", "key", "tonnetz", "dissonance", "salience")
-GROUPS = TIMBRE_GROUPS + TONAL_GROUPS
+#: Groups from a pretrained network run on the log-mel rows (:mod:`~emomucs_core.extractors.musicnn`):
+#: musicnn's (MSD) penultimate layer and its 50 Last.fm tag probabilities on the window's central 3 s.
+EXTRACTOR_GROUPS = ("musicnn", "musicnn_tags")
+GROUPS = TIMBRE_GROUPS + TONAL_GROUPS + EXTRACTOR_GROUPS
 N_CHROMA = 12
 #: Krumhansl-Kessler probe-tone profiles (Krumhansl 1990), tonic first.
 MAJOR_PROFILE = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
@@ -91,7 +94,8 @@ CHROMA_FLOOR_DB = -70.0
 def group_sizes(n_mels: int) -> dict[str, int]:
     """Number of values of every descriptor group with ``n_mels`` mel bands."""
     return {"mfcc": 3 * N_MFCC, "flux": n_mels, "modulation": MOD_BANDS * (len(MOD_EDGES) - 1), "rhythm": 8,
-            "chroma": 2 * N_CHROMA, "key": 8, "tonnetz": 8, "dissonance": 9, "salience": 6}
+            "chroma": 2 * N_CHROMA, "key": 8, "tonnetz": 8, "dissonance": 9, "salience": 6,
+            "musicnn": 200, "musicnn_tags": 50}
 
 
 def check_groups(groups: tuple[str, ...], n_chroma: int) -> tuple[str, ...]:
@@ -123,12 +127,14 @@ def dct_matrix(n_out: int, n_in: int) -> torch.Tensor:
 
 
 def window_descriptors(
-    features: torch.Tensor, frame_rate: float, groups: tuple[str, ...] = TIMBRE_GROUPS, n_mels: int | None = None
+    features: torch.Tensor, frame_rate: float, groups: tuple[str, ...] = TIMBRE_GROUPS, n_mels: int | None = None,
+    samplerate: int = 22050,
 ) -> torch.Tensor:
     """Descriptors of feature windows ``(B, n_mels [+ 12], T)`` in dB: ``(B, descriptor_size(n_mels, groups))``.
 
     ``frame_rate``: frames per second (Hz). ``n_mels``: log-mel rows (default: all rows);
-    the rows after them are chroma. Values come in the canonical order of :data:`GROUPS`.
+    the rows after them are chroma. ``samplerate``: the features' (their mel bands reach half of it;
+    read by the :data:`EXTRACTOR_GROUPS` only). Values come in the canonical order of :data:`GROUPS`.
     """
     n_mels = features.shape[1] if n_mels is None else n_mels
     groups = check_groups(tuple(groups), features.shape[1] - n_mels)
@@ -140,6 +146,14 @@ def window_descriptors(
         step = max(1, round(frame_rate / TONAL_FRAME_RATE))
         with stage("descriptors: harmony"):
             out.update(_tonal(features[:, n_mels:, ::step], frame_rate / step))
+    if any(g in EXTRACTOR_GROUPS for g in groups):
+        from .extractors.musicnn import window_embeddings
+        from .features import MelParams
+
+        params = MelParams(samplerate=samplerate, hop_length=round(samplerate / frame_rate), n_mels=n_mels)
+        with stage("extractor: musicnn"):
+            emb = window_embeddings(features[:, :n_mels], params)
+        out["musicnn"], out["musicnn_tags"] = emb[:, :200], emb[:, 200:]
     return torch.cat([out[g] for g in groups], dim=-1)
 
 

@@ -52,6 +52,7 @@ class NetConfig:
     descriptor_groups : which descriptor groups (:data:`~emomucs_core.descriptors.GROUPS`);
         the tonal ones read the ``n_chroma`` (12) chroma rows.
     frame_rate : log-mel frames per second (Hz), for the descriptors.
+    samplerate : the features' sample rate (Hz), for the extractor groups (musicnn).
     """
 
     arch: str = "c2d"
@@ -68,6 +69,7 @@ class NetConfig:
     descriptors: bool = False
     descriptor_groups: tuple[str, ...] = TIMBRE_GROUPS
     frame_rate: float = MelParams().frame_rate
+    samplerate: int = MelParams().samplerate
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -141,7 +143,7 @@ class _GlobalBranch(nn.Module):
     def __init__(self, cfg: NetConfig):
         super().__init__()
         self.summary, self.descriptors, self.frame_rate = cfg.summary, cfg.descriptors, cfg.frame_rate
-        self.groups, self.n_mels = cfg.descriptor_groups, cfg.n_mels
+        self.groups, self.n_mels, self.samplerate = cfg.descriptor_groups, cfg.n_mels, cfg.samplerate
         self.size = 2 * cfg.n_mels if cfg.summary else 0
         if cfg.descriptors:
             self.desc_norm = _Standardise(descriptor_size(cfg.n_mels, self.groups))
@@ -155,7 +157,7 @@ class _GlobalBranch(nn.Module):
         """:meth:`forward`'s features before the descriptors' standardisation (no parameters)."""
         out = [band_summary(standardised)] if self.summary else []
         if self.descriptors:  # the log-mel groups read rows [:n_mels], the tonal groups the chroma rows
-            out.append(window_descriptors(raw, self.frame_rate, self.groups, self.n_mels))
+            out.append(window_descriptors(raw, self.frame_rate, self.groups, self.n_mels, self.samplerate))
         return out
 
     def scale(self, parts: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -96,3 +96,59 @@ def test_weights_load_without_pickle_and_carry_the_licence(tmp_path):
         assert meta["licence"] == "ISC" and "Pons" in meta["authors"] and meta["model"] == name
     with pytest.raises(FileNotFoundError, match="missing.safetensors"):
         load_musicnn(path=tmp_path / "missing.safetensors")
+
+
+# -- musicnn on features that are already there (a separator's stem log-mels) ----------------------------------
+from conftest import SHARED_DATA  # noqa: E402
+
+FOURQ_DEV = SHARED_DATA / "4q-dev"
+
+
+@pytest.mark.skipif(not FOURQ_DEV.is_dir(), reason="4q-dev clips not present")
+def test_tags_from_a_separators_log_mel_follow_musicnns_own_input():
+    """offline:v7's 22.05-kHz log-mel rows converted (mel_from_logmel) against musicnn's own 16-kHz input, on the
+    same 8 real clips: the inputs correlate, and so do the tags across clips (what the model reads)."""
+    import librosa
+
+    from emomucs_core.extractors.musicnn import mel_from_logmel
+    from emomucs_core.features import MelParams, features_from_power
+
+    params = MelParams(n_fft=512, hop_length=256, n_mels=96)  # offline:v7's mel rows
+    own, converted, inputs = [], [], []
+    for path in sorted(FOURQ_DEV.glob("Q*/*.mp3"))[::75]:
+        y = librosa.load(path, sr=22050, mono=True, duration=7)[0].astype(np.float32)
+        ref = patches(musicnn_mel(librosa.resample(y, orig_sr=22050, target_sr=SR)))[:2]
+        logmel = features_from_power(power_spectrogram(y, params), params)
+        conv = patches(mel_from_logmel(torch.from_numpy(logmel), params))[:2]
+        inputs.append(np.corrcoef(ref.flatten(), conv.flatten())[0, 1])
+        own.append(musicnn_embed(ref)["taggram"].mean(0).numpy())
+        converted.append(musicnn_embed(conv)["taggram"].mean(0).numpy())
+    own, converted = np.array(own), np.array(converted)
+    assert min(inputs) > 0.93
+    per_clip = [np.corrcoef(a, b)[0, 1] for a, b in zip(own, converted)]
+    assert np.median(per_clip) > 0.8
+    # the tags still tell these clips apart the same way: each clip's converted tags are nearest its own
+    distance = ((converted[:, None] - own[None]) ** 2).sum(-1)
+    assert (distance.argmin(axis=1) == np.arange(len(own))).mean() >= 0.75
+
+
+def test_window_embeddings_read_the_central_patch_of_each_window():
+    from emomucs_core.extractors.musicnn import mel_from_logmel, window_embeddings
+    from emomucs_core.features import MelParams
+
+    params = MelParams(n_fft=512, hop_length=256, n_mels=96)
+    rng = np.random.default_rng(0)
+    windows = torch.from_numpy(rng.normal(-40, 15, (2, 108, 1723)).astype(np.float32))  # 20 s, chroma rows last
+    emb = window_embeddings(windows, params)
+    assert emb.shape == (2, 250) and torch.isfinite(emb).all()
+    mel = mel_from_logmel(windows[:1, :96], params)
+    start = (mel.shape[1] - PATCH_FRAMES) // 2
+    direct = musicnn_embed(mel[:, start:start + PATCH_FRAMES])
+    assert torch.allclose(emb[0, :200], direct["penultimate"][0], atol=1e-5)
+    assert torch.allclose(emb[0, 200:], direct["taggram"][0], atol=1e-6)
+    # chroma rows are not read; the log-mel rows are
+    other = windows.clone()
+    other[:, 96:] += 30
+    assert torch.equal(window_embeddings(other, params), emb)
+    other[:, :96] += 10
+    assert not torch.allclose(window_embeddings(other, params), emb, atol=1e-3)

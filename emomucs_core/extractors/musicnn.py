@@ -74,6 +74,48 @@ def musicnn_mel(mono16k: np.ndarray) -> torch.Tensor:
     return mel_from_power(power_spectrogram(mono16k, MUSICNN_PARAMS))
 
 
+def mel_from_logmel(logmel_db: torch.Tensor | np.ndarray, params: MelParams) -> torch.Tensor:
+    """musicnn input ``(..., frames, 96)`` from log-mel rows in dB ``(..., n_mels, T)`` made with ``params``.
+
+    For features that are already there (a separator's stem log-mels, e.g. ``offline:v7``'s 96 Slaney
+    bands up to 11.025 kHz every 11.6 ms): each of musicnn's bands (up to 8 kHz) takes the dB value
+    interpolated at its centre on the mel scale, each of its 16-ms frames the value interpolated in
+    time, then ``log10(10000 * power + 1)``. Slaney-normalised bands measure power per Hz, so band
+    widths and sample rates cancel out; what stays different is the STFT window (23 ms instead of
+    32 ms at 22.05 kHz) -- measured against musicnn's own input in tests/test_musicnn.py.
+    """
+    db = torch.as_tensor(logmel_db, dtype=torch.float32)
+    db = torch.matmul(_band_map(params.samplerate, params.n_mels, db.shape[-2]), db)  # (..., 96, T)
+    frames = int(db.shape[-1] * params.hop_length / params.samplerate * MUSICNN_PARAMS.frame_rate)
+    pos = torch.arange(frames, dtype=torch.float32) * (params.frame_rate / MUSICNN_PARAMS.frame_rate)
+    lo = pos.floor().long().clamp(max=db.shape[-1] - 1)
+    hi = (lo + 1).clamp(max=db.shape[-1] - 1)
+    frac = pos - lo
+    db = db[..., lo] * (1 - frac) + db[..., hi] * frac
+    return log_compress(10.0 ** (db / 10.0)).transpose(-1, -2).contiguous()
+
+
+@lru_cache(maxsize=4)
+def _band_map(samplerate: int, n_mels: int, rows: int) -> torch.Tensor:
+    """``(96, rows)`` linear interpolation of musicnn's band centres between the centres of ``n_mels`` bands.
+
+    Rows past ``n_mels`` (chroma) get weight 0.
+    """
+    from ..filterbanks import hz_to_mel
+
+    def centres(sr: float, n: int) -> np.ndarray:
+        return np.linspace(hz_to_mel(np.array(0.0)), hz_to_mel(np.array(sr / 2)), n + 2)[1:-1]
+
+    src = centres(samplerate, n_mels)
+    dst = centres(MUSICNN_PARAMS.samplerate, MUSICNN_PARAMS.n_mels)
+    out = np.zeros((len(dst), rows), dtype=np.float32)
+    idx = np.clip(np.searchsorted(src, dst) - 1, 0, n_mels - 2)
+    frac = np.clip((dst - src[idx]) / (src[idx + 1] - src[idx]), 0.0, 1.0)
+    out[np.arange(len(dst)), idx] = 1 - frac
+    out[np.arange(len(dst)), idx + 1] += frac
+    return torch.from_numpy(out)
+
+
 def patches(mel: torch.Tensor, frames: int = PATCH_FRAMES) -> torch.Tensor:
     """Non-overlapping patches ``(n_patches, frames, 96)`` of one mel ``(T, 96)``, as musicnn's batching.
 
@@ -181,6 +223,50 @@ def load_musicnn(model: str = "MSD_musicnn", path: Path | str | None = None) -> 
     net = Musicnn(n_tags=state["out.weight"].shape[0])
     net.load_state_dict(state)
     return net.eval()
+
+
+def window_embeddings(logmel_db: torch.Tensor | np.ndarray, params: MelParams,
+                      model: str = "MSD_musicnn") -> torch.Tensor:
+    """musicnn on the central 3-s patch of each feature window: ``(B, 250)`` = penultimate (200) + tags (50).
+
+    ``logmel_db``: windows ``(B, rows, T)`` whose first ``params.n_mels`` rows are log-mel in dB
+    (a stem's features as a separator gives them; chroma rows are ignored). One patch per window
+    keeps the cost at one musicnn call per source and window (about 65 ms on two cores).
+    """
+    mel = mel_from_logmel(torch.as_tensor(logmel_db)[..., : params.n_mels, :], params)  # (B, T', 96)
+    if mel.shape[-2] < PATCH_FRAMES:
+        mel = F.pad(mel, (0, 0, 0, PATCH_FRAMES - mel.shape[-2]))
+    start = (mel.shape[-2] - PATCH_FRAMES) // 2
+    out = musicnn_embed(mel[:, start : start + PATCH_FRAMES], model)
+    return torch.cat([out["penultimate"], out["taggram"]], dim=-1)
+
+
+#: Where the weights come from (the bundle's record names it).
+PORTED_FROM = "musicnn 0.1.0 (ISC licence), TensorFlow checkpoints converted by tools/convert_musicnn.py"
+
+
+def weights_digest(model: str = "MSD_musicnn") -> str:
+    """sha256 (hex) of the shipped weights file of ``model``."""
+    import hashlib
+
+    return hashlib.sha256(WEIGHTS[model].read_bytes()).hexdigest()
+
+
+def extractor_record(model: str = "MSD_musicnn") -> dict[str, str]:
+    """What a bundle trained on these embeddings records: the network, its weights' digest and origin."""
+    return {"name": "musicnn", "model": model, "weights_sha256": weights_digest(model), "ported_from": PORTED_FROM}
+
+
+def check_record(record: dict) -> None:
+    """Raise ``ValueError`` (one line) when the installed musicnn weights are not the ones ``record`` names."""
+    model = record.get("model")
+    if model not in WEIGHTS:
+        raise ValueError(f"needs musicnn model {model!r}; this emomucs ships {', '.join(WEIGHTS)}")
+    have = weights_digest(model) if WEIGHTS[model].is_file() else "none"
+    need = record.get("weights_sha256", "")
+    if have != need:
+        raise ValueError(f"needs {model} weights {need[:12]}, this emomucs has {have[:12]} "
+                         f"({WEIGHTS[model].name}); install the emomucs release the bundle was made with")
 
 
 @lru_cache(maxsize=2)

@@ -25,10 +25,12 @@ import numpy as np
 
 from ..atomic import atomic_write_text
 from ..constants import WINDOW_SECONDS
+from ..descriptors import EXTRACTOR_GROUPS
 from ..quadrants import QUADRANTS
 from .metrics import brier_score, confusion_matrix, evaluate, reliability_table, summarise
-from .selection import (Candidate, DescriptorTable, NestedResult, Selection, Selector, nested_cv, outer_folds,
-                        group_diagnostics, select_final, shipped_candidates)
+from .selection import (EXTRACTOR_SETS, Candidate, DescriptorTable, NestedResult, Selection, Selector,
+                        extractor_candidates, group_diagnostics, nested_cv, outer_folds, select_final,
+                        shipped_candidates)
 from .spec import STEMS
 
 log = logging.getLogger("emomucs.recipe")
@@ -71,9 +73,22 @@ def inner_group_table(result: NestedResult) -> dict[str, dict[str, float]]:
             for lab in labels}
 
 
-def recipes(tonal: bool) -> dict[str, tuple[Candidate, ...]]:
-    """The recipes :func:`evaluate_recipe` compares: the shipped one and, with chroma, its timbre-only restriction."""
+def recipes(tonal: bool, extractors: bool = False) -> dict[str, tuple[Candidate, ...]]:
+    """The recipes :func:`evaluate_recipe` compares.
+
+    Without extractors: the shipped one and, with chroma, its timbre-only restriction. With them: the
+    extractor recipe (group set and penalty chosen in the inner folds) and one row per group set of
+    :data:`~.selection.EXTRACTOR_SETS` (penalty chosen in the inner folds).
+    """
+    if extractors:
+        return {"shipped": extractor_candidates(),
+                **{name: extractor_candidates([groups]) for name, groups in EXTRACTOR_SETS.items()}}
     return {"shipped": shipped_candidates(tonal), **({"timbre only": shipped_candidates(False)} if tonal else {})}
+
+
+def shipped_selector(tonal: bool, extractors: bool, inner_k: int, seed: int) -> Selector:
+    """The selector ``train`` runs on every clip: the first recipe of :func:`recipes`."""
+    return Selector(recipes(tonal, extractors)["shipped"], inner_k=inner_k, seed=seed)
 
 
 def evaluate_recipe(table: DescriptorTable, hand: np.ndarray | None, recipes: dict[str, tuple[Candidate, ...]], *,
@@ -173,7 +188,7 @@ def bundle_from_selection(selection: Selection, *, n_mels: int, n_chroma: int, f
 
     cfg = NetConfig(arch="desc", sources=STEMS, fusion="early", head="quadrant", n_mels=n_mels, n_chroma=n_chroma,
                     fusion_hidden=0, descriptors=True, descriptor_groups=selection.candidate.groups,
-                    frame_rate=frame_rate)
+                    frame_rate=frame_rate, samplerate=mel.samplerate)
     model = EmoMucs(cfg)
     norm, linear = model.fusion_head
     norm.set(selection.model.mean, selection.model.std)
@@ -182,7 +197,13 @@ def bundle_from_selection(selection: Selection, *, n_mels: int, n_chroma: int, f
         linear.weight.copy_(torch.as_tensor(selection.model.weight / cal.temperature, dtype=torch.float32))
         linear.bias.copy_(torch.as_tensor(selection.model.bias / cal.temperature + np.asarray(cal.bias),
                                           dtype=torch.float32))
-    return Bundle(model=model.eval(), mel=mel, separator=separator, loudness_lufs=TARGET_LUFS, data=data_info,
+    extractors = []
+    if any(g in EXTRACTOR_GROUPS for g in selection.candidate.groups):
+        from ..extractors.musicnn import extractor_record
+
+        extractors = [extractor_record()]
+    return Bundle(model=model.eval(), mel=mel, separator=separator, loudness_lufs=TARGET_LUFS,
+                  extractors=extractors, data=data_info,
                   metrics=metrics, name=name)
 
 
@@ -204,8 +225,8 @@ def table_path(cache, clips, separator_id: str, mel, windows: int, groups) -> Pa
     return cache.folder / "tables" / f"{hashlib.sha256(blob).hexdigest()[:16]}.npz"
 
 
-def load_table(args) -> tuple[DescriptorTable, Any, list, Any, Any]:
-    """The descriptor table of a 4Q folder: ``(table, feature params, clips, cache, separator)``.
+def load_table(args) -> tuple[DescriptorTable, list, Any, Any, Any]:
+    """The descriptor table of a 4Q folder: ``(table, clips, feature params, cache, separator)``.
 
     Features come from the cache (built when missing); the table itself is stored in
     ``<cache>/tables/`` under a key of every clip's feature key, the groups and the
@@ -213,7 +234,7 @@ def load_table(args) -> tuple[DescriptorTable, Any, list, Any, Any]:
     """
     from ..datasets import load_dataset
     from ..datasets.cache import FeatureCache, build_cache
-    from ..descriptors import GROUPS, TIMBRE_GROUPS
+    from ..descriptors import TIMBRE_GROUPS, TONAL_GROUPS
     from ..separators import feature_params, make_separator
     from .data import load_feature_set
 
@@ -221,13 +242,12 @@ def load_table(args) -> tuple[DescriptorTable, Any, list, Any, Any]:
     cache = FeatureCache(args.cache)
     sep = make_separator(args.separator, device="cpu")
     mel = feature_params(sep.id)
-    groups = GROUPS if mel.n_chroma else TIMBRE_GROUPS
+    groups = TIMBRE_GROUPS + TONAL_GROUPS if mel.n_chroma else TIMBRE_GROUPS
     stored = table_path(cache, clips, sep.id, mel, args.windows, groups)
     if stored.is_file():
         table = DescriptorTable.load(stored)
-        kept = set(table.ids)
         log.info("descriptor table read from %s", stored)
-        return table, mel, [c for c in clips if c.id in kept], cache, sep
+        return _with_extractors(table, args, clips, cache, sep, mel) + (mel, cache, sep)
     features, missing = load_feature_set(clips, cache, sep.id, STEMS, args.windows, mel=mel)
     if missing:
         build_cache(missing, cache, sep, STEMS, args.windows, mel=mel, progress=log.info)
@@ -236,7 +256,18 @@ def load_table(args) -> tuple[DescriptorTable, Any, list, Any, Any]:
     log.info("%d clips; descriptors of %s", len(kept), ", ".join(groups))
     table = DescriptorTable.from_feature_set(features, STEMS, mel.frame_rate, groups, mel.n_mels)
     table.save(stored)
-    return table, mel, kept, cache, sep
+    return _with_extractors(table, args, kept, cache, sep, mel) + (mel, cache, sep)
+
+
+def _with_extractors(table: DescriptorTable, args, clips, cache, sep, mel) -> tuple[DescriptorTable, list]:
+    """``(table, clips)``, with ``--extractors musicnn`` the musicnn columns added (embeddings built when missing)."""
+    if args.extractors == "musicnn":
+        from . import extractor_table
+
+        path = extractor_table.build(clips, cache, sep.id, mel, args.windows)
+        table = extractor_table.with_extractor_columns(table, path)
+    kept = set(table.ids)
+    return table, [c for c in clips if c.id in kept]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", required=True, type=Path, help="feature cache folder")
     parser.add_argument("--separator", default="offline:v7")
     parser.add_argument("--windows", type=int, default=3)
+    parser.add_argument("--extractors", choices=("none", "musicnn"), default="none",
+                        help="pretrained extractors run on every stem beside the descriptors")
     parser.add_argument("--folds", type=int, default=5, help="outer folds")
     parser.add_argument("--inner-folds", type=int, default=5, help="inner folds of the selector")
     parser.add_argument("--seed", type=int, default=0)
@@ -263,13 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads)
     start = time.perf_counter()
-    table, mel, clips, cache, sep = load_table(args)
+    table, clips, mel, cache, sep = load_table(args)
+    extractors = args.extractors == "musicnn"
     tonal = bool(mel.n_chroma)
     if args.command == "evaluate":
         from ..datasets.handcrafted import cached_summary_features
 
         hand = np.stack([cached_summary_features(c.path, cache) for c in clips])
-        result = evaluate_recipe(table, hand, recipes(tonal), k=args.folds, inner_k=args.inner_folds, seed=args.seed,
+        result = evaluate_recipe(table, hand, recipes(tonal, extractors), k=args.folds, inner_k=args.inner_folds, seed=args.seed,
                                  jobs=args.jobs)
         result["seconds"] = time.perf_counter() - start
         report = write_report(result, args.out, f"The built-in model's recipe on 4Q ({args.data.name}, "
@@ -284,13 +318,13 @@ def main(argv: list[str] | None = None) -> int:
             log.info("inner %d-fold CV on all clips: %-60s log loss %.4f ± %.4f, accuracy %.3f", args.inner_folds,
                      label, score["log_loss"], score["log_loss_se"], score["accuracy"])
         return 0
-    selector = Selector(shipped_candidates(tonal), inner_k=args.inner_folds, seed=args.seed)
+    selector = shipped_selector(tonal, extractors, args.inner_folds, args.seed)
     selection = select_final(table, selector)
     metrics = {}
     if args.metrics:
         shipped = json.loads(args.metrics.read_text())["models"]["shipped"]
         metrics = {"nested_cv": shipped["summary"], "chosen_per_fold": shipped["chosen"]}
-    info = {"dataset": "4q", "clips": len(table), "windows": args.windows, "recipe": "selection.shipped_candidates",
+    info = {"dataset": "4q", "clips": len(table), "windows": args.windows, "recipe": "selection.extractor_candidates" if extractors else "selection.shipped_candidates",
             "chosen": selection.candidate.label, "temperature": selection.calibration.temperature,
             "class_bias": list(selection.calibration.bias), "inner_scores": selection.scores,
             "seconds": round(time.perf_counter() - start, 1)}

@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..descriptors import GROUPS, TIMBRE_GROUPS, TONAL_GROUPS, group_sizes
+from ..descriptors import EXTRACTOR_GROUPS, GROUPS, TIMBRE_GROUPS, TONAL_GROUPS, group_sizes
 from ..nets import QUADRANTS
 from .crossval import grouped_folds
 
@@ -127,7 +127,7 @@ class Candidate:
         extra = [g for g in self.groups if g not in TIMBRE_GROUPS]
         base = "timbre" if set(TIMBRE_GROUPS) <= set(self.groups) else "+".join(
             g for g in self.groups if g in TIMBRE_GROUPS)
-        return "+".join([base] + extra) + f" C={self.C:g}"
+        return "+".join([b for b in [base] if b] + extra) + f" C={self.C:g}"
 
 
 @dataclass
@@ -311,6 +311,23 @@ PENALTIES = (0.001, 0.003, 0.01)
 def shipped_candidates(tonal: bool = True) -> tuple[Candidate, ...]:
     """The shipped recipe's choices: the timbre groups, with or without all tonal groups; three penalties."""
     return candidates([TIMBRE_GROUPS] + ([TIMBRE_GROUPS + TONAL_GROUPS] if tonal else []), PENALTIES)
+
+
+#: Group sets of the recipe with the pretrained extractor (musicnn on every stem), each a nested-CV row.
+EXTRACTOR_SETS = {
+    "timbre": TIMBRE_GROUPS,
+    "timbre + musicnn tags": TIMBRE_GROUPS + ("musicnn_tags",),
+    "timbre + musicnn": TIMBRE_GROUPS + ("musicnn",),
+    "timbre + musicnn + tags": TIMBRE_GROUPS + EXTRACTOR_GROUPS,
+    "musicnn + tags": EXTRACTOR_GROUPS,
+}
+#: Inverse L2 penalties of the extractor recipe (weaker ones than :data:`PENALTIES` do not fit better).
+EXTRACTOR_PENALTIES = (0.0003, 0.001, 0.003, 0.01)
+
+
+def extractor_candidates(sets: Sequence[Sequence[str]] = tuple(EXTRACTOR_SETS.values())) -> tuple[Candidate, ...]:
+    """The extractor recipe's choices: every group set of :data:`EXTRACTOR_SETS` with every penalty."""
+    return candidates(sets, EXTRACTOR_PENALTIES)
 
 
 def group_diagnostics() -> tuple[Candidate, ...]:
