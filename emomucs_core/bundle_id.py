@@ -10,6 +10,9 @@ from pathlib import Path
 
 #: Bundle shipped inside the package and used when no model is configured.
 DEFAULT_BUNDLE = Path(__file__).parent / "models" / "emomucs-default.safetensors"
+#: Bundles shipped inside the package, by the name a user may give instead of a path (``model: musicnn``).
+BUILTIN_BUNDLES = {"default": DEFAULT_BUNDLE,
+                   "musicnn": Path(__file__).parent / "models" / "emomucs-musicnn.safetensors"}
 #: Key of the emomucs header in the safetensors metadata.
 HEADER_KEY = "emomucs"
 
@@ -28,6 +31,15 @@ def content_digest(header_text: str, tensors: Iterable[tuple[str, bytes]]) -> st
     return digest.hexdigest()
 
 
+def bundle_path(path: str | Path | None) -> Path:
+    """The file of a bundle given as a path, a :data:`BUILTIN_BUNDLES` name, or None (the built-in model)."""
+    if not path:
+        return DEFAULT_BUNDLE
+    if str(path) in BUILTIN_BUNDLES and not Path(path).exists():
+        return BUILTIN_BUNDLES[str(path)]
+    return Path(path).expanduser()
+
+
 def bundle_id(path: str | Path | None = None) -> str:
     """``<name>-<first 8 hex of the content digest>`` of a bundle file: :attr:`Bundle.id` without loading it.
 
@@ -38,7 +50,7 @@ def bundle_id(path: str | Path | None = None) -> str:
 
     Raises ``OSError`` or ``ValueError`` for a missing or malformed file.
     """
-    path = Path(path).expanduser() if path else DEFAULT_BUNDLE
+    path = bundle_path(path)
     with open(path, "rb") as f:
         (size,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(size))

@@ -15,7 +15,7 @@ import torch
 
 from .atomic import atomic_path
 from .bundle_checks import check_header
-from .bundle_id import DEFAULT_BUNDLE, HEADER_KEY, content_digest
+from .bundle_id import HEADER_KEY, bundle_path, content_digest
 from .constants import WINDOW_SECONDS
 from .features import MelParams
 from .nets import EmoMucs, NetConfig
@@ -100,14 +100,15 @@ class Bundle:
 
 
 def load_bundle(path: str | Path | None = None) -> Bundle:
-    """Load a bundle; ``None`` loads the default model shipped with the package.
+    """Load a bundle: a path, a built-in name (``"musicnn"``, :data:`~.bundle_id.BUILTIN_BUNDLES`), or ``None``
+    for the default model shipped with the package.
 
     Raises :class:`BundleError` with the file and the reason on any problem.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    path = Path(path).expanduser() if path else DEFAULT_BUNDLE
+    path = bundle_path(path)
     if not path.is_file():
         raise BundleError(f"{path}: model bundle not found")
     try:

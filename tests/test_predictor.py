@@ -145,3 +145,22 @@ def test_the_built_in_model_analyses_on_one_torch_thread_and_gives_the_others_ba
         assert Predictor(device="cpu", separator="offline:v1").analysis_threads is None  # stem audio: torch's default
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_shipped_musicnn_model_by_name_adds_up_per_source_and_differs_from_the_default(music_files):
+    """``model: musicnn``: the shipped bundle whose descriptors include musicnn on every stem. Its Shapley
+    values over the four sources still add up exactly, and it is another model than the default."""
+    from emomucs_core.bundle_id import BUILTIN_BUNDLES, bundle_id
+
+    predictor = Predictor("musicnn", windows=2)
+    assert predictor.model_id == bundle_id("musicnn") == bundle_id(BUILTIN_BUNDLES["musicnn"])
+    assert {"musicnn"} <= set(predictor.bundle.config.descriptor_groups)
+    assert [e["name"] for e in predictor.bundle.extractors] == ["musicnn"]
+    r = predictor.predict_one(music_files["mp3"])
+    assert r.ok, r.error
+    silent = predictor.model.to_unit(predictor.model.fuse(
+        {s: e[None] for s, e in predictor.step.absent_embeddings().items()})).detach().numpy()[0]
+    assert sum(c["valence"] for c in r.contributions.values()) == pytest.approx(r.valence - silent[0], abs=1e-5)
+    assert sum(c["arousal"] for c in r.contributions.values()) == pytest.approx(r.arousal - silent[1], abs=1e-5)
+    default = Predictor(None, windows=2).predict_one(music_files["mp3"])
+    assert abs(default.valence - r.valence) + abs(default.arousal - r.arousal) > 1e-3

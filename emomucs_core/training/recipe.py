@@ -306,8 +306,9 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate_recipe(table, hand, recipes(tonal, extractors), k=args.folds, inner_k=args.inner_folds, seed=args.seed,
                                  jobs=args.jobs)
         result["seconds"] = time.perf_counter() - start
-        report = write_report(result, args.out, f"The built-in model's recipe on 4Q ({args.data.name}, "
-                                                f"{len(table)} clips, separator {sep.id})")
+        title = "The musicnn recipe" if extractors else "The built-in model's recipe"
+        report = write_report(result, args.out, f"{title} on 4Q ({args.data.name}, {len(table)} clips, "
+                                                f"separator {sep.id}{', musicnn on every stem' if extractors else ''})")
         log.info("report: %s", report)
         return 0
     if args.command == "groups":  # what each descriptor group adds, by the selector's inner CV on all clips
