@@ -35,10 +35,10 @@ def tonal(x: torch.Tensor) -> dict[str, torch.Tensor]:
 def test_sizes_and_order():
     x = window([0, 4, 7])
     d = window_descriptors(x, RATE, GROUPS, n_mels=N_MELS)
-    assert d.shape == (1, descriptor_size(N_MELS, GROUPS)) == (1, 260 + 55)
+    assert d.shape == (1, descriptor_size(N_MELS, GROUPS)) == (1, 260 + 55 + 250)  # timbre, tonal, musicnn
     # any subset is the same columns as in the full vector (one code path, canonical order)
-    sub = window_descriptors(x, RATE, ("key", "mfcc"), n_mels=N_MELS)
-    assert torch.allclose(sub, torch.cat([d[:, :60], d[:, 260 + 24 : 260 + 32]], dim=1))
+    sub = window_descriptors(x, RATE, ("musicnn_tags", "key", "mfcc"), n_mels=N_MELS)
+    assert torch.allclose(sub, torch.cat([d[:, :60], d[:, 260 + 24 : 260 + 32], d[:, -50:]], dim=1))
 
 
 def test_major_and_minor_triads_differ_in_mode():
