@@ -303,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         from ..datasets.handcrafted import cached_summary_features
 
         hand = np.stack([cached_summary_features(c.path, cache) for c in clips])
-        result = evaluate_recipe(table, hand, recipes(tonal, extractors), k=args.folds, inner_k=args.inner_folds, seed=args.seed,
-                                 jobs=args.jobs)
+        result = evaluate_recipe(table, hand, recipes(tonal, extractors), k=args.folds, inner_k=args.inner_folds,
+                                 seed=args.seed, jobs=args.jobs)
         result["seconds"] = time.perf_counter() - start
         title = "The musicnn recipe" if extractors else "The built-in model's recipe"
         report = write_report(result, args.out, f"{title} on 4Q ({args.data.name}, {len(table)} clips, "
@@ -325,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.metrics:
         shipped = json.loads(args.metrics.read_text())["models"]["shipped"]
         metrics = {"nested_cv": shipped["summary"], "chosen_per_fold": shipped["chosen"]}
-    info = {"dataset": "4q", "clips": len(table), "windows": args.windows, "recipe": "selection.extractor_candidates" if extractors else "selection.shipped_candidates",
+    recipe = "selection.extractor_candidates" if extractors else "selection.shipped_candidates"
+    info = {"dataset": "4q", "clips": len(table), "windows": args.windows, "recipe": recipe,
             "chosen": selection.candidate.label, "temperature": selection.calibration.temperature,
             "class_bias": list(selection.calibration.bias), "inner_scores": selection.scores,
             "seconds": round(time.perf_counter() - start, 1)}
