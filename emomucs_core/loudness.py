@@ -74,14 +74,14 @@ def normalise_loudness(signals: Sequence[np.ndarray], samplerate: int, target: f
 
 def clipped_samples(frames: np.ndarray) -> int:
     """Samples of ``frames`` ``(n, channels)`` in runs of at least :data:`CLIP_RUN` at full scale, per channel."""
-    at_full_scale = np.abs(frames) >= CLIP_LEVEL
-    if not at_full_scale.any():
+    flat = np.flatnonzero(np.abs(frames) >= CLIP_LEVEL)  # few: work on their positions only
+    if flat.size < CLIP_RUN:
         return 0
-    padded = np.zeros((frames.shape[0] + 2, frames.shape[1]), dtype=np.int8)
-    padded[1:-1] = at_full_scale
-    edges = np.diff(padded, axis=0)  # +1 where a run starts, -1 one past its end, per channel
-    starts, ends = np.nonzero(edges.T == 1), np.nonzero(edges.T == -1)
-    lengths = ends[1] - starts[1]  # both sorted by channel, then time: the k-th start pairs with the k-th end
+    n, channels = frames.shape
+    # channel by channel, in time order, one position apart within a run, a gap between channels
+    key = np.sort(flat % channels * (n + 1) + flat // channels)
+    breaks = np.flatnonzero(np.diff(key) != 1) + 1
+    lengths = np.diff(np.concatenate(([0], breaks, [key.size])))
     return int(lengths[lengths >= CLIP_RUN].sum())
 
 

@@ -81,6 +81,31 @@ def test_clipped_samples_counts_runs_at_full_scale_only():
     assert clipping_warning(0, 200) is None
 
 
+def _clipped_by_loop(frames: np.ndarray) -> int:
+    """Reference: walk each channel sample by sample."""
+    total = 0
+    for channel in frames.T:
+        run = 0
+        for x in list(np.abs(channel) >= 0.98) + [False]:
+            if x:
+                run += 1
+            else:
+                total += run if run >= CLIP_RUN else 0
+                run = 0
+    return total
+
+
+def test_clipped_samples_agree_with_a_plain_loop():
+    rng = np.random.default_rng(0)
+    for channels in (1, 2, 3):
+        for _ in range(20):
+            frames = np.clip(rng.normal(0, 0.8, (rng.integers(1, 400), channels)), -1, 1).astype(np.float32)
+            assert clipped_samples(frames) == _clipped_by_loop(frames)
+    edge = np.zeros((6, 2), np.float32)
+    edge[-2:, 0] = edge[:2, 1] = 1.0  # two short runs at the end of one channel and the start of the next
+    assert clipped_samples(edge) == 0
+
+
 def test_edge_silence_does_not_depend_on_gain(tmp_path):
     rate = 44100
     music = synth_music(20, rate, seed=2)
