@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from beetsplug.emomucs.map_labels import RINGS, distance, overlaps, place_labels
+from beetsplug.emomucs.map_labels import LEADER_AFTER, RINGS, distance, leader, overlaps, place_labels
 from beetsplug.emomucs.moodmap import (AXES_RECT, DPI, FIGSIZE, LABEL_GID, LIMITS, MAX_LABEL, OTHER_COLOUR,
                                        SOURCE_COLOURS, WORD_GID, AlbumPoint, draw_map, map_figure, shorten)
 from beetsplug.emomucs.points import TrackPoint
@@ -161,6 +161,16 @@ def test_a_crowd_of_labels_on_one_point_is_spread_without_overlaps():
     first = boxes[0]
     assert first[0] > 300 and first[1] > 300 and distance(first, (300, 300)) == pytest.approx(10 + RINGS[0])
     assert max(distance(b, (300, 300)) for b in boxes) > 10 + RINGS[-1]  # the grid's spots, beyond the rings
+
+
+def test_a_label_pushed_away_gets_a_line_from_its_markers_edge_and_a_blocked_ring_is_skipped():
+    anchor = (100.0, 100.0, 10.0)
+    assert leader((110 + LEADER_AFTER - 1, 95, 200, 105), anchor) is None  # beside the marker: no line
+    assert leader((150, 95, 250, 105), anchor) == (110, 100, 150, 100)  # from the marker's edge to the box
+    # every spot of the inner rings is blocked: the label lands further out, with its line
+    frame, block = (0, 0, 400, 400), [(100 - 60, 100 - 60, 100 + 60, 100 + 60)]
+    [box] = place_labels([(50, 10)], [anchor], frame, keep_clear=block)
+    assert not overlaps(box, block[0]) and distance(box, anchor[:2]) > 60 and leader(box, anchor) is not None
 
 
 def test_shorten_cuts_long_labels_with_an_ellipsis():

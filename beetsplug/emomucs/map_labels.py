@@ -3,10 +3,11 @@
 Plain geometry in display pixels (no matplotlib), one greedy rule: each label in turn
 takes, of the spots on rings around its marker, the one that overlaps no placed label,
 no quadrant word and stays inside the frame (hard), covering the fewest dots and album
-markers (soft), nearest first. When no ring spot is free, the nearest free spot of a grid
+markers, then crossing the fewest leader lines, labels and markers with its own line (soft),
+nearest first. When no ring spot is free, the nearest free spot of a grid
 over the whole frame is taken (the label then gets a leader line). adjustText 1.4.0 was
-tried first: it kept labels apart but left them on the markers (32 label/marker overlaps on
-the test library of tests/test_moodmap.py), and its iterations give no guarantee.
+tried first: it kept labels apart but left them on the markers (32 label/marker overlaps with
+15 albums, 12 of them in a 0.2-wide square, among 45 dots), and its iterations give no guarantee.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import numpy as np
 
 #: A box in display pixels: (x0, y0, x1, y1), y upwards.
 Box = tuple[float, float, float, float]
+#: A line from (x0, y0) to (x1, y1), in display pixels.
+Segment = tuple[float, float, float, float]
 
 #: Gaps (pixels) between a marker's edge and its label, ring by ring.
 RINGS = (3.0, 12.0, 24.0, 40.0, 60.0, 85.0, 115.0, 150.0)
@@ -59,7 +62,9 @@ def place_labels(
     marks = np.asarray(markers, dtype=float).reshape(-1, 4)
     hard = np.asarray(keep_clear, dtype=float).reshape(-1, 4)
     placed: list[Box] = []
-    for (width, height), (x, y, radius) in zip(sizes, anchors):
+    lines: list[Segment] = []  # the leader lines drawn so far
+    for (width, height), anchor in zip(sizes, anchors):
+        x, y, radius = anchor
         reach = radius + RINGS[-1] + width + height  # nothing further away can touch a ring spot
         near = _within(marks, x, y, reach)
         blockers = _within(hard, x, y, reach)
@@ -69,21 +74,32 @@ def place_labels(
                 box = _beside(x, y, radius + gap, angle, width, height)
                 if not inside(box, frame, MARGIN) or _hits(blockers, box, MARGIN).any():
                     continue
-                cost = (int(_hits(near, box).sum()), ring, turn)
+                line = leader(box, anchor)
+                crossed = _crossings(box, line, placed, lines) + (int(_line_hits(near, line).sum()) if line else 0)
+                cost = (int(_hits(near, box).sum()), crossed, ring, turn)  # covering a marker is the worst
                 if best_cost is None or cost < best_cost:
                     best, best_cost = box, cost
-            if best_cost is not None and best_cost[0] == 0:
-                break  # a spot that covers nothing: no need to look further out
+            if best_cost is not None and best_cost[:2] == (0, 0):
+                break  # a spot that covers and crosses nothing: no need to look further out
         box = best or _nearest_free(x, y, width, height, frame, hard) \
             or _beside(x, y, radius + RINGS[0], ANGLES[0], width, height)
         placed.append(box)
         hard = np.vstack([hard, np.asarray(box, dtype=float)[None]])
+        line = leader(box, anchor)
+        if line:
+            lines.append(line)
     return placed
 
 
-def needs_leader(box: Box, anchor: tuple[float, float, float]) -> bool:
-    """Whether ``box`` lies far enough from its marker to be joined to it by a line."""
-    return distance(box, anchor[:2]) > anchor[2] + LEADER_AFTER
+def leader(box: Box, anchor: tuple[float, float, float]) -> Segment | None:
+    """The line from the marker's edge to the nearest point of its label ``box``, when the label lies far
+    enough away to need one (more than :data:`LEADER_AFTER` pixels beyond the marker's edge)."""
+    x, y, radius = anchor
+    near = (min(max(x, box[0]), box[2]), min(max(y, box[1]), box[3]))
+    length = math.hypot(near[0] - x, near[1] - y)
+    if length <= radius + LEADER_AFTER:
+        return None
+    return (x + radius * (near[0] - x) / length, y + radius * (near[1] - y) / length, *near)
 
 
 def distance(box: Box, point: tuple[float, float]) -> float:
@@ -120,6 +136,61 @@ def _nearest_free(x: float, y: float, width: float, height: float, frame: Box, h
         if free.any():
             return tuple(float(v) for v in block[int(np.argmax(free)), 0])
     return None
+
+
+def _crossings(box: Box, line: Segment | None, boxes: Sequence[Box], lines: Sequence[Segment]) -> int:
+    """How many of the earlier leader ``lines`` cross ``box``, and earlier labels and lines its own ``line`` crosses."""
+    count = sum(_crosses_box(other, box) for other in lines)
+    if line:
+        count += sum(_crosses_box(line, other) for other in boxes)
+        count += sum(_crosses(line, other) for other in lines)
+    return count
+
+
+def _crosses_box(line: Segment, box: Box) -> bool:
+    """Whether the segment ``line`` passes through ``box`` (Liang-Barsky clipping)."""
+    x0, y0, x1, y1 = line
+    dx, dy = x1 - x0, y1 - y0
+    low, high = 0.0, 1.0
+    for p, q in ((-dx, x0 - box[0]), (dx, box[2] - x0), (-dy, y0 - box[1]), (dy, box[3] - y0)):
+        if p == 0:
+            if q < 0:
+                return False
+            continue
+        t = q / p
+        if p < 0:
+            low = max(low, t)
+        else:
+            high = min(high, t)
+        if low > high:
+            return False
+    return True
+
+
+def _line_hits(boxes: np.ndarray, line: Segment) -> np.ndarray:
+    """Which rows of ``boxes`` the segment ``line`` passes through (:func:`_crosses_box` on every row)."""
+    x0, y0, x1, y1 = line
+    low, high = np.zeros(len(boxes)), np.ones(len(boxes))
+    keep = np.ones(len(boxes), dtype=bool)
+    for p, q in ((x0 - x1, x0 - boxes[:, 0]), (x1 - x0, boxes[:, 2] - x0),
+                 (y0 - y1, y0 - boxes[:, 1]), (y1 - y0, boxes[:, 3] - y0)):
+        if p == 0:
+            keep &= q >= 0
+        elif p < 0:
+            low = np.maximum(low, q / p)
+        else:
+            high = np.minimum(high, q / p)
+    return keep & (low <= high)
+
+
+def _crosses(a: Segment, b: Segment) -> bool:
+    """Whether segments ``a`` and ``b`` cross (touching at an end does not count)."""
+    def side(px, py, qx, qy, rx, ry):
+        return (qx - px) * (ry - py) - (qy - py) * (rx - px)
+
+    d1, d2 = side(*b[:2], *b[2:], *a[:2]), side(*b[:2], *b[2:], *a[2:])
+    d3, d4 = side(*a[:2], *a[2:], *b[:2]), side(*a[:2], *a[2:], *b[2:])
+    return d1 * d2 < 0 and d3 * d4 < 0
 
 
 def _within(boxes: np.ndarray, x: float, y: float, reach: float) -> np.ndarray:

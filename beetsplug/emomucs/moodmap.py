@@ -9,7 +9,6 @@ canvas (no display, no pyplot state), imported only when a map is drawn.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,7 +137,7 @@ def _half_width(fig, marker: str, size: float, edge: float) -> float:
 
 def _album_labels(ax, tracks: list[TrackPoint], albums: list[AlbumPoint], words) -> None:
     """Each album's (shortened) label beside its marker, laid out by :func:`.map_labels.place_labels`."""
-    from .map_labels import needs_leader, place_labels
+    from .map_labels import leader, place_labels
 
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
@@ -156,9 +155,6 @@ def _album_labels(ax, tracks: list[TrackPoint], albums: list[AlbumPoint], words)
     from_px = ax.transData.inverted().transform
     for text, box, anchor in zip(texts, place_labels(sizes, anchors, frame, clear, markers), anchors):
         text.set_position(from_px((box[0], box[1])))
-        if needs_leader(box, anchor):
-            x, y, r = anchor
-            near = (min(max(x, box[0]), box[2]), min(max(y, box[1]), box[3]))
-            length = math.hypot(near[0] - x, near[1] - y)
-            start = (x + r * (near[0] - x) / length, y + r * (near[1] - y) / length)  # from the marker's edge
-            ax.plot(*zip(from_px(start), from_px(near)), color="0.45", lw=0.6, zorder=4.5)
+        line = leader(box, anchor)
+        if line:
+            ax.plot(*zip(from_px(line[:2]), from_px(line[2:])), color="0.45", lw=0.6, zorder=4.5)
