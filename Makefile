@@ -1,9 +1,13 @@
-# `make test` and `make demo` do all set-up on a fresh machine.
+# `make test` and `make demo` do all set-up on a fresh machine (`make demo` only what the demo needs);
+# `make install` is the full development set-up (the test extra).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# The CPU wheel of torch lies on this machine's disk; an unpinned torch would pull a CUDA build.
+# torch is installed pinned, unless one is already importable in $(VENV). From PyPI on Linux, torch==2.13.0 is
+# the CUDA build (what a GPU user wants, a few GB); TORCH_INDEX=https://download.pytorch.org/whl/cpu takes
+# the CPU wheel instead. On this project's machines the CPU wheel lies on disk, where pip finds it.
 TORCH  ?= torch==2.13.0
+TORCH_INDEX ?=
 
 .PHONY: install test demo bench bench-model evaluate-4q model evaluate-4q-dev cache-4q clean
 
@@ -21,12 +25,19 @@ CV_SPECS ?= c1d-m-quadrant,c1d-early-quadrant,c1d-early-freeze-quadrant,c1d-earl
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# What `make demo` needs: torch, the package and matplotlib for its map (the `map` extra).
 $(VENV)/.installed: $(PY) setup.py
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PY) -m pip install -q -e ".[map]"
+	touch $@
+
+# What `make test` (and the research targets) need besides: the test extra (Ray, selenium, scikit-learn, ...;
+# about 2.3 GB more).
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed-test
 
 # strace lets the tests interrupt a tag write the way issue 9 reproduced it; headless Chromium renders the
 # --map FILE.html page (tests/test_map_page.py). Installed as root with apt-get; their tests skip without them.
@@ -39,13 +50,14 @@ test: install
 		|| echo "chromium not installed: the map page tests will be skipped"
 	$(PY) -m pytest -q tests
 
-demo: install
-	$(PY) -m emomucs_core.demo
+# DEMO_ARGS=--keep keeps the demo library (and says where, with the beet command to look at it).
+demo: $(VENV)/.installed
+	$(PY) -m emomucs_core.demo $(DEMO_ARGS)
 
 # emomucs beside VibeNet on every tenth file of $(DATA4Q) (skipped with a message when absent),
 # 1 vs all-core workers, a 5- and a 60-minute file, 8 full-length tracks joined from clips (beside VibeNet too),
 # then the per-stage profile. Whole processes; an idle machine for real figures.
-$(VENV)/.bench: $(VENV)/.installed
+$(VENV)/.bench: $(VENV)/.installed-test
 	$(PY) -m pip install -q -e ".[bench]"
 	touch $@
 

@@ -163,75 +163,28 @@ class _SetupError(click.ClickException):
 
 @main.command()
 @_model_option
-@click.option("--json", "as_json", is_flag=True, help="Print the raw bundle header as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole bundle header as JSON, values exact.")
 def info(model, as_json) -> None:
-    """Print the model card: config, separator, training data and metrics.
+    """Print the model card: id, training data, accuracy, separator, descriptor groups, extractors, loudness.
 
-    Exit status 2 for a model that cannot be loaded, as for ``predict``.
+    ``--json`` prints everything the bundle records. Exit status 2 for a model that cannot be
+    loaded, as for ``predict``.
     """
     from .checkpoint import BundleError, load_bundle
-    from .nets import count_parameters
+    from .model_card import card_lines
 
     try:
         bundle = load_bundle(model)
     except BundleError as exc:
         raise _SetupError(str(exc)) from None
-    header = bundle.header()
     if as_json:
-        click.echo(json.dumps({"id": bundle.id, **header}, indent=2))
+        click.echo(json.dumps({"id": bundle.id, **bundle.header()}, indent=2))
         return
-    cfg = bundle.config
-    sep = bundle.separator
-    click.echo(f"model      {bundle.id}")
-    click.echo(f"network    {cfg.arch.upper()} {'+'.join(cfg.sources)}"
-               f"{' ' + cfg.fusion + ' fusion' if len(cfg.sources) > 1 else ''}, {cfg.head} head, "
-               f"{count_parameters(bundle.model):,} parameters")
-    mel, chroma_stft = bundle.mel, bundle.mel.chroma_stft
-    chroma = f" + {cfg.n_chroma} chroma" if cfg.n_chroma else ""
-    if cfg.n_chroma and chroma_stft is not mel:
-        chroma += f" (FFT {chroma_stft.n_fft}, hop {chroma_stft.hop_length})"
-    click.echo(f"features   log-mel {mel.n_mels} bands (FFT {mel.n_fft}, hop {mel.hop_length}){chroma}, "
-               f"{mel.samplerate} Hz, {bundle.window_seconds:g}-s windows")
-    if cfg.descriptors:
-        click.echo(f"groups     descriptors of {', '.join(cfg.descriptor_groups)}")
-    nested = bundle.metrics.get("nested_cv")
-    if nested:
-        click.echo("accuracy   nested CV: " + ", ".join(
-            f"{label} {nested[key]['mean']:.3f} ± {nested[key]['std']:.3f}"
-            for key, label in (("quadrant_acc", "quadrant"), ("valence_bacc", "valence sign (bal.)"),
-                               ("arousal_bacc", "arousal sign (bal.)"), ("Q3_recall", "sad (Q3) recall"))
-            if key in nested))
-    click.echo(f"separator  {sep['backend'] + ':' + sep.get('model', '') if sep else 'none (mix only)'}")
-    loudness = bundle.loudness_lufs
-    click.echo(f"loudness   {'not scaled' if loudness is None else f'scaled to {loudness:g} LUFS before any feature'}")
-    for title, section in (("data", bundle.data), ("metrics", bundle.metrics)):
-        for n, line in enumerate(_card_lines(section)):
-            click.echo(f"{title if n == 0 else '':<10} {line}")
+    for line in card_lines(bundle):
+        click.echo(line)
+    click.echo("(everything the bundle records, values exact: emomucs info --json)")
 
 
-def _card_lines(section: dict, depth: int = 0) -> list[str]:
-    """A bundle header section as readable lines: rounded numbers, ``mean ± std``, no file paths.
-
-    Top-level values share wrapped lines; a nested section gets its name, then one value per line.
-    """
-    import textwrap
-
-    flat, nested = [], []
-    for key, value in section.items():
-        if isinstance(value, dict) and not {"mean", "std"} <= value.keys():
-            nested += [key, *(f"  {line}" for line in _card_lines(value, depth + 1))]
-        elif not (isinstance(value, str) and ("/" in value or "\\" in value)):  # development paths
-            flat.append(f"{key} {_card_value(value)}")
-    head = flat if depth else textwrap.wrap(", ".join(flat), 88, break_on_hyphens=False, break_long_words=False)
-    return head + nested
-
-
-def _card_value(value) -> str:
-    if isinstance(value, dict):
-        return f"{_card_value(value['mean'])} ± {_card_value(value['std'])}"
-    if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 1000 else f"{value:.0f}"
-    return str(value)
 _DATASETS = ("pmemo", "4q", "deam", "csv")
 
 

@@ -1,12 +1,14 @@
 """The README's first command: tag a throwaway beets library with the built-in model.
 
-    python -m emomucs_core.demo [--keep DIR]
+    python -m emomucs_core.demo [--keep [DIR]] [--seconds S]
 
 Generates a handful of short songs (synthetic, so the project may ship them),
 imports them as-is into a new beets library with the emomucs plugin enabled
 (automatic tagging on import), then lists them with their emotion fields and
 runs a ``valence:0.5..`` query. beets is driven through its ``beet`` command,
-as a user would.
+as a user would. The library is deleted at the end unless ``--keep`` is given
+(``make demo DEMO_ARGS=--keep``); then the demo says where it is and the ``beet``
+command that looks at it.
 """
 
 from __future__ import annotations
@@ -66,13 +68,25 @@ def beet(config: Path, *args: str, quiet: bool = False) -> str:
     return out.stdout
 
 
+def beet_command(config: Path) -> str:
+    """How a user runs beets on the demo library: ``beet -c CONFIG``, with the path of this
+    environment's ``beet`` when the one on ``PATH`` is another (or there is none)."""
+    exe = Path(sys.executable).with_name("beet")
+    on_path = shutil.which("beet")
+    name = "beet" if not exe.exists() or (on_path and Path(on_path).resolve() == exe.resolve()) else str(exe)
+    return f"{name} -c {config}"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Tag a throwaway beets library with emomucs.")
-    parser.add_argument("--keep", type=Path, help="build the library in this folder and keep it")
+    parser.add_argument("--keep", nargs="?", type=Path, const=True, default=None, metavar="DIR",
+                        help="keep the library (in DIR, or in the temporary folder) and say how to look at it")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each generated song")
     args = parser.parse_args(argv)
-    root = args.keep or Path(tempfile.mkdtemp(prefix="emomucs-demo-"))
+    keep = args.keep is not None
+    root = args.keep if isinstance(args.keep, Path) else Path(tempfile.mkdtemp(prefix="emomucs-demo-"))
     try:
-        songs = make_songs(root / "incoming")
+        songs = make_songs(root / "incoming", seconds=args.seconds)
         config = root / "config.yaml"
         config.write_text(
             f"directory: {root / 'music'}\n"
@@ -94,13 +108,17 @@ def main(argv: list[str] | None = None) -> None:
         beet(config, "ls", "-a", "-f", "$album  valence $valence  arousal $arousal  (means of $emomucs_analysed tracks)")
         beet(config, "emomucs", "--count")
         beet(config, "emomucs", "--explain", "title:Sunny Day")  # each source's part, in words
-        map_png = root / "map.png" if args.keep else Path(tempfile.gettempdir()) / "emomucs-demo-map.png"
+        map_png = root / "map.png" if keep else Path(tempfile.gettempdir()) / "emomucs-demo-map.png"
         beet(config, "emomucs", "--map", str(map_png), "--map-albums")
         print(f"\nthe library on the valence/arousal plane: {map_png}", flush=True)
     finally:
-        if not args.keep:
+        if not keep:
             shutil.rmtree(root, ignore_errors=True)
-
+    if keep:
+        print(f"the demo library is kept in {root}; look at it with\n"
+              f"  {beet_command(config)} ls -f '$title  valence $valence  arousal $arousal  mood $mood'", flush=True)
+    else:
+        print(f"the demo library in {root} was removed (make demo DEMO_ARGS=--keep keeps it)", flush=True)
 
 if __name__ == "__main__":
     main()

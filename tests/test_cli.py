@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from conftest import make_bundle
 
@@ -88,26 +90,81 @@ def test_a_model_whose_separator_id_is_unknown_is_a_one_line_error(tmp_path, mus
     assert "(it has offline:v1, offline:v2, offline:v3, offline:v4, offline:v5, offline:v7)" in out.output
 
 
+def _card(*args) -> tuple[list[str], dict]:
+    """``emomucs info ARGS`` as lines, and ``emomucs info ARGS --json`` as the object it prints."""
+    runner = CliRunner()
+    card = runner.invoke(main, ["info", *args])
+    raw = runner.invoke(main, ["info", *args, "--json"])
+    assert card.exit_code == 0 and raw.exit_code == 0, card.output + raw.output
+    return card.output.splitlines(), json.loads(raw.output)
+
+
+def _line(lines: list[str], label: str) -> str:
+    """The card's entry ``label``, its continuation lines joined (``label`` fills the first 10 columns)."""
+    n = next(i for i, line in enumerate(lines) if line[:10].rstrip() == label)
+    rest = [line[11:] for line in lines[n + 1:]]
+    more = rest[:next((i for i, line in enumerate(lines[n + 1:]) if line[:10].strip()), len(rest))]
+    return " ".join([lines[n][11:], *more])
+
+
+@pytest.mark.parametrize("model", [None, "musicnn"])
+def test_info_of_a_shipped_model_is_a_short_card_and_json_the_whole_header(model):
+    from emomucs_core.checkpoint import load_bundle
+
+    bundle = load_bundle(model)
+    lines, raw = _card(*(["--model", model] if model else []))
+    # --json: the header exactly as stored, every digit of every value
+    assert raw == json.loads(json.dumps({"id": bundle.id, **bundle.header()}))
+    assert raw["data"]["inner_scores"] and raw["metrics"]["chosen_per_fold"]
+    assert 8 <= len(lines) <= 12 and all(len(line) <= 88 for line in lines), lines
+    assert not any(re.search(r"\d\.\d{4,}", line) for line in lines), lines  # no 16-digit floats
+    assert not any("inner_scores" in line or "class_bias" in line for line in lines)
+    assert _line(lines, "model") == raw["id"]
+    data = raw["data"]
+    assert _line(lines, "trained on") == f"the 4Q dataset, {data['clips']} clips, {data['windows']} windows each"
+    nested = raw["metrics"]["nested_cv"]
+    accuracy = _line(lines, "accuracy")
+    assert accuracy.startswith("nested CV: quadrant ")
+    for key, label in (("quadrant_acc", "quadrant"), ("valence_bacc", "valence sign (balanced)"),
+                       ("arousal_bacc", "arousal sign (balanced)"), ("Q3_recall", "sad (Q3) recall"),
+                       ("brier", "Brier")):
+        assert f"{label} {nested[key]['mean']:.3f} ± {nested[key]['std']:.3f}" in accuracy
+    assert _line(lines, "separator") == f"{raw['separator']['backend']}:{raw['separator']['model']}"
+    assert _line(lines, "groups") == ", ".join(raw["config"]["descriptor_groups"])
+    assert _line(lines, "loudness") == f"scaled to {raw['loudness_lufs']:g} LUFS before any feature"
+    records = raw.get("extractors", [])
+    assert ("musicnn" in raw["config"]["descriptor_groups"]) == bool(records) == (model == "musicnn")
+    assert _line(lines, "extractors") == ("; ".join(f"musicnn {r['model']} (weights sha256 {r['weights_sha256'][:12]})"
+                                                    for r in records) or "none")
+    assert lines[-1] == "(everything the bundle records, values exact: emomucs info --json)"
+
+
 def test_info_prints_the_model_card(bundle_path):
-    out = CliRunner().invoke(main, ["info", "--model", str(bundle_path)])
-    assert out.exit_code == 0
-    assert "C2D vocals+drums+bass+other late fusion" in out.output
-    assert "separator  demucs:htdemucs" in out.output
-    card = json.loads(CliRunner().invoke(main, ["info", "--model", str(bundle_path), "--json"]).output)
-    assert card["format_version"] == 1 and card["id"].startswith("test-")
+    lines, raw = _card("--model", str(bundle_path))
+    assert _line(lines, "network") == "C2D vocals+drums+bass+other late fusion, regression head, " \
+        f"{sum(p.numel() for p in make_bundle().model.parameters()):,} parameters"
+    assert _line(lines, "separator") == "demucs:htdemucs"
+    assert _line(lines, "trained on") == "none (random weights)"
+    assert _line(lines, "accuracy") == "not measured" and _line(lines, "groups").startswith("none")
+    assert raw["format_version"] == 1 and raw["id"].startswith("test-")
 
 
 def test_info_card_is_readable(tmp_path):
     """Rounded numbers and ``mean ± std``, no development paths; ``--json`` keeps the raw header."""
     bundle = make_bundle()
     bundle.data = {"dataset": "4q", "source": "../shared/data/4q-dev", "clips": 600}
-    bundle.metrics = {"cross_validation": {"valence_r2": {"mean": 0.39001214889942, "std": 0.0687862550938}},
+    bundle.metrics = {"cross_validation": {"valence_r2": {"mean": 0.39001214889942, "std": 0.0687862550938},
+                                           "quadrant_acc": {"mean": 0.5, "std": 0.1}},
                       "final_val": {"quadrant_acc": 0.575123456}}
     path = bundle.save(tmp_path / "card.safetensors")
-    out = CliRunner().invoke(main, ["info", "--model", str(path)]).output
-    assert "data       dataset 4q, clips 600\n" in out and "4q-dev" not in out
-    assert "loudness   not scaled\n" in out  # make_bundle's bundle has no loudness_lufs
-    assert "valence_r2 0.390 ± 0.069" in out and "quadrant_acc 0.575\n" in out and "0.3900121" not in out
-    card = json.loads(CliRunner().invoke(main, ["info", "--model", str(path), "--json"]).output)
+    lines, card = _card("--model", str(path))
+    out = "\n".join(lines)
+    assert _line(lines, "trained on") == "the 4Q dataset, 600 clips" and "4q-dev" not in out
+    assert _line(lines, "loudness") == "not scaled"  # make_bundle's bundle has no loudness_lufs
+    assert _line(lines, "accuracy") == "CV: quadrant 0.500 ± 0.100, valence R² 0.390 ± 0.069"
+    assert "0.3900121" not in out and "0.575" not in out  # the CV figures, not the validation split's
+    bundle.metrics = {"final_val": {"quadrant_acc": 0.575123456, "loss": 1.2345678}}
+    lines, _ = _card("--model", str(bundle.save(tmp_path / "val.safetensors")))
+    assert _line(lines, "accuracy") == "validation split: quadrant 0.575"
     assert card["data"]["source"] == "../shared/data/4q-dev"
     assert card["metrics"]["cross_validation"]["valence_r2"]["mean"] == 0.39001214889942

@@ -46,3 +46,29 @@ def test_demo_songs_are_written_in_their_formats_with_tags(tmp_path):
         tags = mutagen.File(path, easy=True)
         assert tags.info.length > 2.5
         assert tags["title"] == [title] and tags["album"] == ["Demo Songs"] and tags["artist"] == ["emomucs demo"]
+
+
+def test_demo_with_keep_leaves_its_library_and_prints_the_beet_command_that_reads_it(capsys):
+    import shlex
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from emomucs_core.demo import main
+
+    main(["--keep", "--seconds", "6"])  # --keep without a folder: the temporary one, kept
+    out = capsys.readouterr().out.splitlines()
+    root = Path(out[0].split("demo library in ", 1)[1].split(":", 1)[0])
+    try:
+        assert out[-2] == f"the demo library is kept in {root}; look at it with"
+        assert (root / "library.db").is_file() and (root / "map.png").stat().st_size > 10_000
+        assert [p.name for p in sorted((root / "incoming").iterdir())] == sorted(name for name, *_ in SONGS)
+        command = shlex.split(out[-1].strip())
+        assert command[1:3] == ["-c", str(root / "config.yaml")] and command[3] == "ls"
+        listed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert listed.returncode == 0, listed.stderr
+        rows = listed.stdout.splitlines()
+        assert sorted(row.split("  valence")[0] for row in rows) == sorted(title for _, title, *_ in SONGS)
+        assert all(0 <= float(row.split("valence ")[1].split()[0]) <= 1 for row in rows)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
