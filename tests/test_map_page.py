@@ -15,6 +15,7 @@ import pytest
 from beets.library import Item
 from beets.ui import UserError
 
+from beetsplug.emomucs.albums import update_albums
 from beetsplug.emomucs.fields import source_field
 from beetsplug.emomucs.labels import mood
 from beetsplug.emomucs.playlist import write_m3u
@@ -89,7 +90,7 @@ def test_page_shows_every_track_filters_sorts_and_colours(disk_env, plugin_confi
 
     plugin = disk_env.load(**plugin_config)
     items = add_valued(disk_env.lib)
-    plugin.update_albums(disk_env.lib, [items[0].album_id])
+    update_albums(plugin, disk_env.lib, [items[0].album_id])
     out = tmp_path / "library.html"
     disk_env.run_command("emomucs", "--map", str(out), "--map-albums")
     open_page(browser, out)

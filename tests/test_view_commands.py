@@ -11,6 +11,7 @@ import pytest
 from beets.library import Item
 from beets.ui import UserError
 
+from beetsplug.emomucs.albums import update_albums
 from beetsplug.emomucs.fields import source_field, value_without_album as own
 from beetsplug.emomucs.explain import describe, signed
 from beetsplug.emomucs.moodmap import SOURCE_COLOURS
@@ -67,7 +68,7 @@ def test_explain_shows_the_stored_contributions_of_a_real_analysis(env, plugin_c
 def test_explain_never_shows_an_album_mean_as_a_track_value(env, plugin_config, capsys):
     plugin = env.load(**plugin_config)
     items = add_valued(env.lib)
-    plugin.update_albums(env.lib, [items[0].album_id])
+    update_albums(plugin, env.lib, [items[0].album_id])
     env.run_command("emomucs", "--explain", "title:never")
     assert capsys.readouterr().out.splitlines() == ["Band - never: not analysed yet (run `beet emomucs` on it)"]
 
@@ -75,7 +76,7 @@ def test_explain_never_shows_an_album_mean_as_a_track_value(env, plugin_config, 
 def test_map_command_draws_the_library(env, plugin_config, tmp_path, caplog):
     plugin = env.load(**plugin_config)
     items = add_valued(env.lib)
-    plugin.update_albums(env.lib, [items[0].album_id])
+    update_albums(plugin, env.lib, [items[0].album_id])
     out = tmp_path / "library.png"
     env.run_command("emomucs", "--map", str(out), "--map-albums")
     image = read_png(out)

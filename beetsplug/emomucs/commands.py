@@ -1,17 +1,23 @@
-"""The options of ``beet emomucs`` that show or import results instead of analysing.
+"""``beet emomucs``: its options, and which job each runs.
 
-``--explain``, ``--map``, ``--playlist`` and ``--from-results``: registered on
-the command's parser by :func:`add_options`, run by :func:`run` when given.
+:func:`subcommand` is the option table; :func:`dispatch` runs the analysis
+(:mod:`.analysis`) or, when one of ``--explain``, ``--map``, ``--playlist`` and
+``--from-results`` is given (:func:`add_options`), shows or imports results
+instead (:func:`run`).
 """
 
 from __future__ import annotations
 
 import sys
+from functools import partial
 from optparse import OptionParser
 from typing import TYPE_CHECKING
 
 from beets import ui
 
+from . import analysis
+from .errors import model_errors
+from .output import counted
 from .points import track_point
 
 if TYPE_CHECKING:
@@ -19,6 +25,36 @@ if TYPE_CHECKING:
 
 #: How many unmatched paths and error records are listed without ``-v``.
 LIST_LIMIT = 10
+
+
+def subcommand(plugin) -> ui.Subcommand:
+    """The ``emomucs`` subcommand with every option; its function is :func:`dispatch` for ``plugin``."""
+    cmd = ui.Subcommand("emomucs", help="analyse valence, arousal, mood and dominant source")
+    cmd.parser.usage += " [QUERY]"
+    cmd.parser.add_option("-f", "--force", action="store_true", default=None, help="re-analyse items that already have values (and failed ones)")
+    cmd.parser.add_option("-w", "--write", action="store_true", default=None, help="write tags to files")
+    cmd.parser.add_option("-W", "--nowrite", action="store_false", dest="write", help="do not write tags to files")
+    cmd.parser.add_option("-p", "--pretend", action="store_true", default=False, help="print what would be set (old -> new), change nothing")
+    cmd.parser.add_option("--device", default=None, help="auto, cpu, cuda or mps")
+    cmd.parser.add_option("-t", "--threads", type="int", default=None, help="decoding threads")
+    cmd.parser.add_option("-j", "--jobs", type="int", default=None, help="worker processes (default: the jobs option; 0: one per core)")
+    cmd.parser.add_option("-m", "--missing", action="store_true", default=False, help="list the items that would be analysed, analyse nothing")
+    cmd.parser.add_option("-c", "--count", action="store_true", default=False, help="count the items that would be analysed, analyse nothing")
+    add_options(cmd.parser)
+    cmd.func = partial(dispatch, plugin)
+    return cmd
+
+
+def dispatch(plugin, lib: Library, opts, args: list[str]) -> None:
+    """Run what the options ask for: a view or ingest option, else the analysis."""
+    check_combinations(opts)
+    if not wanted(opts):
+        analysis.command(plugin, lib, opts, args)
+        return
+    try:
+        run(plugin, lib, opts, args)
+    except model_errors() as exc:
+        raise ui.UserError(str(exc)) from None
 
 
 def add_options(parser: OptionParser) -> None:
@@ -157,11 +193,6 @@ def from_results(plugin, lib: Library, opts, args: list[str]) -> None:
              len(report.invalid),
              f", {counted(report.repeated, 'repeated path')} (the later record wins)" if report.repeated else "",
              f", {counted(report.write_failures, 'tag write')} failed" if report.write_failures else "")
-
-
-def counted(n: int, noun: str) -> str:
-    """``n`` and ``noun``, plural unless ``n`` is 1: "1 error record", "2 error records"."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _listed(log, what: tuple[str, str], lines: list[str]) -> None:

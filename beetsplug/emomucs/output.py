@@ -1,4 +1,4 @@
-"""Write an output file whole or not at all."""
+"""What the plugin prints and writes out: result lines, and output files written whole or not at all."""
 
 from __future__ import annotations
 
@@ -7,7 +7,49 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from . import labels
+
+if TYPE_CHECKING:
+    from beets.library import Item
+
+
+def result_line(fields: dict[str, str], item: Item, prediction, old: dict[str, Any]) -> str:
+    """``Artist - Album - Title: valence 0.612, ..., mood calm (0.54), dominant_source drums (drums 0.081 ahead of bass)``.
+
+    ``fields``: the configured field names; ``old``: the values before, by the keys
+    of ``fields``. A value that changes shows ``old -> new`` (``-f``, and ``-p -f``).
+    """
+    v, a = prediction.valence, prediction.arousal
+    mood = labels.mood(v, a)
+    parts = [
+        f"{fields['valence']} {_change(old['valence'], v)}",
+        f"{fields['arousal']} {_change(old['arousal'], a)}",
+        f"{fields['mood']} {_change(old['mood'], mood)} "
+        f"({labels.mood_confidence(v, a, getattr(prediction, 'quadrant_probabilities', None)):.2f})",
+    ]
+    lead = labels.dominance(prediction.contributions)
+    if lead is not None:
+        ahead = f" ({lead.leader} {lead.margin:.3f} ahead of {lead.runner_up})" if lead.runner_up else ""
+        parts.append(f"{fields['dominant_source']} {_change(old['dominant_source'], lead.label)}{ahead}")
+    parts += [f"warning: {w}" for w in prediction.warnings]
+    return f"{format(item)}: {', '.join(parts)}"
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1: "1 error record", "2 error records"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _change(old: Any, new: Any) -> str:
+    """``new``, or ``old -> new`` when there was a different old value (floats with 3 decimals)."""
+    def show(value: Any) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    if old is None or show(old) == show(new):
+        return show(new)
+    return f"{show(old)} -> {show(new)}"
 
 
 @contextmanager
