@@ -92,8 +92,15 @@ class EmoMucsPlugin(BeetsPlugin):
 
     # -- configuration --------------------------------------------------------
     def _path_option(self, name: str) -> str | None:
-        """The path in option ``name``, or None when it is unset."""
-        return self.config[name].as_filename() if self.config[name].get() else None
+        """The path in option ``name``, or None when it is unset.
+
+        ``model`` also takes a built-in bundle's name (``model: musicnn``): a name of
+        :data:`~emomucs_core.bundle_id.BUILTIN_BUNDLES` that resolves to no existing file stays as it is.
+        """
+        if not self.config[name].get():
+            return None
+        path = self.config[name].as_filename()
+        return engine.model_option(self.config[name].get(), path) if name == "model" else path
 
     def should_write(self, write: bool | None = None) -> bool:
         """Whether to write file tags: ``-w/-W``, else ``write``, else ``import.write``; never with ``tags: no``."""

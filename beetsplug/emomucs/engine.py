@@ -6,12 +6,22 @@ Everything here imports torch lazily, at the first use: loading the plugin
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 from beets import util
 
 from .errors import SetupError, model_errors, one_line
+
+
+def model_option(value: Any, path: str) -> str:
+    """The ``model`` option: ``value`` itself when it names a built-in bundle (``musicnn``) and ``path``,
+    the file beets resolved it to, does not exist; else ``path``."""
+    from emomucs_core.bundle_id import BUILTIN_BUNDLES
+
+    name = str(value)
+    return name if name in BUILTIN_BUNDLES and not os.path.exists(path) else path
 
 
 def load_bundle(path: str | None):
