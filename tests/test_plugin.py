@@ -241,7 +241,7 @@ def test_read_only_file_keeps_database_values(env, plugin_config, caplog):
     before = digest(item.path)
     with immutable(item.path), caplog.at_level(logging.INFO), pytest.raises(UserError, match="could not be written"):
         env.run_command("emomucs", "-w")
-    assert "1 analysed, 0 failed, 1 tag writes failed" in caplog.messages
+    assert "1 analysed, 0 failed, 1 tag write failed" in caplog.messages
     assert_analysed(env.lib.get_item(item.id), plugin.model_id)
     assert digest(item.path) == before
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]

@@ -22,7 +22,7 @@ from .claims import Claim
 from .engine import model_description
 from .errors import model_errors
 from .fields import DEFAULT_FIELDS, ERROR_FIELD, MODEL_FIELD, PENDING_FIELD, value_without_album
-from .output import counted, result_line
+from .output import counted, no_match, result_line, track_names
 from .progress import Progress, say
 from .storing import apply
 from .writing import write_item_tags
@@ -45,26 +45,31 @@ def command(plugin, lib: Library, opts, args: list[str]) -> None:
     """``beet emomucs [-f] [-w|-W] [-p] [-m] [-c] [QUERY]``: analyse (or list, count) the items that need it."""
     force = opts.force if opts.force is not None else plugin.config["force"].get(bool)
     live = sys.stderr.isatty()
+    matched = list(lib.items(args))
     try:
-        items = [i for i in lib.items(args) if plugin.needs_analysis(i, force)]
+        items = [i for i in matched if plugin.needs_analysis(i, force)]
     except model_errors() as exc:
         raise ui.UserError(str(exc)) from None
-    mention_failed(plugin, lib, args, items)
+    if not matched:
+        plugin._log.info("{}", no_match(args))
+    mention_failed(plugin, matched, items)
+    names = track_names(matched)
     if opts.missing or opts.count:
         if opts.missing:
             for item in items:
-                ui.print_(format(item))
+                ui.print_(names[item.id])
         if opts.count:
             ui.print_(f"{counted(len(items), 'item')} to analyse")
         return
     if not items:
-        plugin._log.info("nothing to analyse (use -f to re-analyse)")
+        if matched:
+            plugin._log.info("nothing to analyse (use -f to re-analyse)")
         return
     write = plugin.should_write(opts.write)
     try:
         done, failed, unwritten = analyse(plugin, items, write=write, pretend=opts.pretend, live=live,
-                                          echo=opts.pretend or live, device=opts.device, threads=opts.threads,
-                                          jobs=opts.jobs)
+                                          echo=opts.pretend or live, names=names, device=opts.device,
+                                          threads=opts.threads, jobs=opts.jobs)
     except model_errors() as exc:
         raise ui.UserError(str(exc)) from None
     except KeyboardInterrupt:
@@ -75,7 +80,7 @@ def command(plugin, lib: Library, opts, args: list[str]) -> None:
             plugin._log.warning("interrupted: finished tracks are stored; run `{}` to analyse the {} left",
                                 again, left)
         raise
-    unwritten = f", {unwritten} tag writes failed" if unwritten else ""
+    unwritten = f", {counted(unwritten, 'tag write')} failed" if unwritten else ""
     plugin._log.info("{} analysed, {} failed{}{}", done, failed, unwritten,
                      " (pretend: nothing stored)" if opts.pretend else "")
     if failed or unwritten:  # a non-zero exit status, as beets gives any error
@@ -83,10 +88,10 @@ def command(plugin, lib: Library, opts, args: list[str]) -> None:
                            else "some tags could not be written")
 
 
-def mention_failed(plugin, lib: Library, args: list[str], chosen: list[Item]) -> None:
-    """Say how many tracks of the query failed before and are not retried now (they are hidden otherwise)."""
+def mention_failed(plugin, matched: list[Item], chosen: list[Item]) -> None:
+    """Say how many tracks of ``matched`` (the query) failed before and are not retried now (else hidden)."""
     ids = {i.id for i in chosen}
-    earlier = sum(1 for i in lib.items(args) if i.id not in ids and value_without_album(i, ERROR_FIELD))
+    earlier = sum(1 for i in matched if i.id not in ids and value_without_album(i, ERROR_FIELD))
     if earlier:
         plugin._log.info("{} failed earlier (see `beet ls {}::.`, `-f` retries)", counted(earlier, "track"),
                          ERROR_FIELD)
@@ -107,6 +112,7 @@ def analyse(
     pretend: bool = False,
     live: bool = False,
     echo: bool = False,
+    names: dict[int, str] | None = None,
     **predictor_options: Any,
 ) -> tuple[int, int, int]:
     """Analyse ``items``, storing each as its result arrives. Returns (done, failed, tag writes failed).
@@ -115,25 +121,30 @@ def analyse(
 
     live : draw a progress bar (a terminal); otherwise log one line per track.
     echo : print every result line (``-p``, or a terminal).
+    names : each item's name by id (:func:`output.track_names` of the query), else those of ``items``.
     predictor_options : for ``plugin.predictions`` (device, threads, jobs).
     """
     if not items:
         return 0, 0, 0
     log = plugin._log
+    names = names or track_names(items)
     lib = items[0]._db
     done = failed = unwritten = 0
     with Claim(None if pretend or lib is None else lib.path) as claim, \
             Progress(len(items), live=live, log=log) as progress:
         busy = claim.take(i.id for i in items)
         if busy:
-            log.warning("{} of {} tracks are being analysed by another run: skipped", len(busy), len(items))
+            log.warning("{} of {} {} being analysed by another run: skipped", len(busy),
+                        counted(len(items), "track"), "is" if len(busy) == 1 else "are")
             items = [i for i in items if i.id not in busy]
             progress.total = len(items)
         if not items:
             return 0, 0, 0
         present = [i for i in items if os.path.lexists(util.syspath(i.path))]
         if len(present) < len(items):
-            log.warning("{} of {} files do not exist", len(items) - len(present), len(items))
+            missing = len(items) - len(present)
+            log.warning("{} of {} {} not exist", missing, counted(len(items), "file"),
+                        "does" if missing == 1 else "do")
         if present:
             announce(plugin, live)
         finished = 0
@@ -141,7 +152,7 @@ def analyse(
             results = _with_missing(items, present, plugin.predictions(
                 [util.syspath(i.path) for i in present], **predictor_options))
             progress.begin()
-            progress.working_on(format(items[0]))
+            progress.working_on(names[items[0].id])
             for n, (item, prediction) in enumerate(zip(items, results)):
                 old = {key: value_without_album(item, plugin.fields[key]) for key in DEFAULT_FIELDS}
                 if prediction.ok:
@@ -155,8 +166,8 @@ def analyse(
                         unwritten += 1
                     item.store()  # after the file is whole: an interrupted write stores nothing
                 finished += 1
-                progress.working_on(format(items[n + 1]) if n + 1 < len(items) else None)
-                line = printable(result_line(plugin.fields, item, prediction, old)) if prediction.ok else None
+                progress.working_on(names[items[n + 1].id] if n + 1 < len(items) else None)
+                line = printable(result_line(plugin.fields, names[item.id], prediction, old)) if prediction.ok else None
                 progress.finished(line, echo=echo)
         except KeyboardInterrupt:
             if not pretend:

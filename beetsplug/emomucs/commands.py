@@ -8,6 +8,7 @@ instead (:func:`run`).
 
 from __future__ import annotations
 
+import os
 import sys
 from functools import partial
 from optparse import OptionParser
@@ -17,14 +18,16 @@ from beets import ui
 
 from . import analysis
 from .errors import model_errors
-from .output import counted
-from .points import track_point
+from .output import counted, no_match
+from .points import track_points
 
 if TYPE_CHECKING:
     from beets.library import Library
 
 #: How many unmatched paths and error records are listed without ``-v``.
 LIST_LIMIT = 10
+#: The names ``--map`` writes: a PNG picture, or the interactive page.
+MAP_EXTENSIONS = (".png", ".html", ".htm")
 
 
 def subcommand(plugin) -> ui.Subcommand:
@@ -90,13 +93,36 @@ def wanted(opts) -> bool:
     return bool(opts.explain or opts.map or opts.playlist or opts.from_results)
 
 
+def check_view_options(opts) -> None:
+    """Refuse a ``--map`` name or ``--playlist`` moods it cannot honour, before anything is read or written."""
+    if opts.map and not opts.map.lower().endswith(MAP_EXTENSIONS):
+        ext = os.path.splitext(opts.map)[1]
+        raise ui.UserError(f"{opts.map}: --map writes FILE.png (a picture) or FILE.html (an interactive page), "
+                           f"{f'not {ext}' if ext else 'give one of these extensions'}")
+    if opts.playlist:
+        from .points import mood_centre
+
+        if not (opts.from_mood and opts.to_mood):
+            raise ui.UserError("--playlist needs --from MOOD and --to MOOD (happy, tense, sad, calm)")
+        if opts.length < 1:
+            raise ui.UserError(f"-n must be at least 1, not {opts.length}")
+        try:
+            mood_centre(opts.from_mood), mood_centre(opts.to_mood)
+        except ValueError as exc:
+            raise ui.UserError(str(exc)) from None
+
+
 def run(plugin, lib: Library, opts, args: list[str]) -> None:
     """Run every view/ingest option given; raises ui.UserError with a one-line reason."""
+    check_view_options(opts)
     if opts.from_results:
         from_results(plugin, lib, opts, args)
     if not (opts.explain or opts.map or opts.playlist):
         return
-    points = [track_point(plugin, item) for item in lib.items(args)]
+    points = track_points(plugin, lib.items(args))
+    if not points:  # nothing to explain, draw or list: one line, no file written
+        plugin._log.info("{}", no_match(args))
+        return
     if opts.explain:
         from .explain import explain
 
@@ -115,10 +141,6 @@ def draw(plugin, lib: Library, points, opts, args: list[str]) -> None:
     from .moodmap import AlbumPoint
 
     page = opts.map.lower().endswith((".html", ".htm"))
-    if not page and not opts.map.lower().endswith(".png"):
-        raise ui.UserError(f"{opts.map}: --map writes FILE.png (a picture) or FILE.html (an interactive page)")
-    if page and not points:
-        raise ui.UserError("no track matches the query: no map page written")
     albums = None
     if opts.map_albums:
         fields = plugin.fields
@@ -137,21 +159,15 @@ def draw(plugin, lib: Library, points, opts, args: list[str]) -> None:
     except OSError as exc:
         raise ui.UserError(f"{opts.map}: cannot write the map ({exc.strerror or exc})") from None
     skipped = len(points) - drawn
-    plugin._log.info("{}: {} tracks{}{}", opts.map, drawn, f", {len(albums)} album means" if albums else "",
+    plugin._log.info("{}: {}{}{}", opts.map, counted(drawn, "track"),
+                     f", {counted(len(albums), 'album mean')}" if albums else "",
                      f" ({skipped} not analysed, left out)" if skipped else "")
 
 
 def playlist(points, opts) -> None:
     from .playlist import mood_path, write_m3u
 
-    if not (opts.from_mood and opts.to_mood):
-        raise ui.UserError("--playlist needs --from MOOD and --to MOOD (happy, tense, sad, calm)")
-    if opts.length < 1:
-        raise ui.UserError(f"-n must be at least 1, not {opts.length}")
-    try:
-        tracks = mood_path(points, opts.from_mood, opts.to_mood, opts.length)
-    except ValueError as exc:
-        raise ui.UserError(str(exc)) from None
+    tracks = mood_path(points, opts.from_mood, opts.to_mood, opts.length)  # options checked by check_view_options
     if not tracks:
         raise ui.UserError("no analysed track matches the query: nothing to put in the playlist")
     try:
@@ -160,8 +176,9 @@ def playlist(points, opts) -> None:
         raise ui.UserError(f"{opts.playlist}: cannot write the playlist ({exc.strerror or exc})") from None
     for t in tracks:
         ui.print_(f"{t.valence:.3f} {t.arousal:.3f}  {t.label}")
-    ui.print_(f"{opts.playlist}: {len(tracks)} tracks from {opts.from_mood} to {opts.to_mood}"
-              + (f" (only {len(tracks)} analysed tracks match)" if len(tracks) < opts.length else ""))
+    ui.print_(f"{opts.playlist}: {counted(len(tracks), 'track')} from {opts.from_mood} to {opts.to_mood}"
+              + (f" (only {len(tracks)} analysed {'track matches' if len(tracks) == 1 else 'tracks match'})"
+                 if len(tracks) < opts.length else ""))
 
 
 def from_results(plugin, lib: Library, opts, args: list[str]) -> None:

@@ -22,7 +22,7 @@ from emomucs_core.constants import SOURCES
 
 from .albums import update_albums
 from .fields import DEFAULT_FIELDS, value_without_album
-from .output import result_line
+from .output import result_line, track_name
 from .storing import apply
 from .writing import write_item_tags
 
@@ -145,7 +145,7 @@ def _store(plugin, item, prediction, report: IngestReport, *, write: bool, prete
     report.stored += 1
     if pretend:
         old = {key: value_without_album(item, plugin.fields[key]) for key in DEFAULT_FIELDS}
-        ui.print_(result_line(plugin.fields, item, prediction, old))
+        ui.print_(result_line(plugin.fields, track_name(item), prediction, old))
         return
     apply(plugin.fields, item, prediction)
     if write and not write_item_tags(plugin, item):
