@@ -241,7 +241,7 @@ def test_read_only_file_keeps_database_values(env, plugin_config, caplog):
     before = digest(item.path)
     with immutable(item.path), caplog.at_level(logging.INFO), pytest.raises(UserError, match="could not be written"):
         env.run_command("emomucs", "-w")
-    assert "1 analysed, 0 failed, 1 tag writes failed" in caplog.messages
+    assert "1 analysed, 0 failed, 1 tag write failed" in caplog.messages
     assert_analysed(env.lib.get_item(item.id), plugin.model_id)
     assert digest(item.path) == before
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
@@ -342,3 +342,29 @@ def test_jobs_spread_the_files_over_workers_with_the_same_values(env, plugin_con
         assert after["valence"] == pytest.approx(before["valence"], abs=1e-4)
         assert after["arousal"] == pytest.approx(before["arousal"], abs=1e-4)
         assert after["dominant_source"] == before["dominant_source"]
+
+
+def test_model_option_takes_a_built_in_bundle_name(env, plugin_config, tmp_path, caplog):
+    """``model: musicnn`` names the shipped bundle (beets would turn it into a path that does not exist)."""
+    from emomucs_core.bundle_id import BUILTIN_BUNDLES, bundle_id
+
+    plugin = env.load(**{**plugin_config, "model": "musicnn", "demucs_repo": None})
+    assert plugin._path_option("model") == "musicnn"
+    assert plugin.model_id == bundle_id(BUILTIN_BUNDLES["musicnn"]) != bundle_id(None)
+    (item,) = env.add_tracks("mn", ["flac"])
+    with caplog.at_level(logging.INFO):
+        env.run_command("emomucs")
+    assert "loading model musicnn…" in caplog.messages
+    assert_analysed(env.lib.get_item(item.id), plugin.model_id)
+
+
+def test_model_option_prefers_an_existing_file_named_like_a_built_in_bundle(env, plugin_config, plugin_bundle,
+                                                                             tmp_path, monkeypatch):
+    """A file called ``musicnn`` where beets resolves the name is a path, not the built-in bundle."""
+    from emomucs_core.bundle_id import bundle_id
+
+    shutil.copy(plugin_bundle, tmp_path / "musicnn")
+    monkeypatch.chdir(tmp_path)
+    plugin = env.load(**{**plugin_config, "model": "musicnn"})
+    assert plugin._path_option("model") == str(tmp_path / "musicnn")
+    assert plugin.model_id == bundle_id(plugin_bundle)

@@ -12,6 +12,7 @@ from beets.library import Item
 from beets.ui import UserError
 
 from beetsplug.emomucs import labels
+from beetsplug.emomucs.albums import update_album
 from beetsplug.emomucs.fields import ANALYSED_FIELD
 from plugin_fixtures import env, make_track, read_tags  # noqa: F401
 
@@ -29,7 +30,7 @@ def album_of(env, values, name="Mixed Album", files=False):
             item["valence"], item["arousal"] = va
         items.append(item)
     album = env.lib.add_album(items)
-    env.emomucs.update_album(album)
+    update_album(env.emomucs, album)
     return env.lib.get_album(album.id), [env.lib.get_item(i.id) for i in items]
 
 

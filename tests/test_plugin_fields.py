@@ -13,7 +13,9 @@ from beets.library import Album, Item, Library
 from mediafile import MediaFile
 
 from beetsplug.emomucs import EmoMucsPlugin
+from beetsplug.emomucs.albums import update_album
 from beetsplug.emomucs.fields import emotion_float, source_field
+from beetsplug.emomucs.writing import tag_values
 from plugin_fixtures import BeetsEnv, env, make_track, other_tags, plugin_bundle, plugin_config, read_tags  # noqa: F401
 
 VALUES = {"high": (0.75, 0.9, "drums"), "mid": (0.5, 0.3, "vocals"), "low": (0.25, 0.1, "bass")}
@@ -117,12 +119,12 @@ def test_album_query(env):
             items.append(item)
         if album_name == "Happy":
             items.append(Item(title="Happy-unanalysed", album=album_name, path=b"/x/u.mp3"))
-        plugin.update_album(env.lib.add_album(items))
+        update_album(plugin, env.lib.add_album(items))
     assert titles(env.lib, "valence:0.5..", album=True) == ["Happy"]
     # A track never analysed does not inherit its album's mean in queries, tags or the mean itself.
     assert titles(env.lib, "valence:0.5..") == ["Happy0", "Happy1"]
     unanalysed = env.lib.items("title:Happy-unanalysed").get()
-    assert not any(plugin.tag_values(unanalysed).values()) and plugin.needs_analysis(unanalysed)
+    assert not any(tag_values(plugin, unanalysed).values()) and plugin.needs_analysis(unanalysed)
     assert env.lib.albums("album:Happy").get()["valence"] == pytest.approx(0.75)
     assert titles(env.lib, "arousal:0.6..", album=True) == ["Sad"]
     # The album's mean is not copied onto its tracks.

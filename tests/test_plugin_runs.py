@@ -240,3 +240,94 @@ def test_two_concurrent_runs_never_analyse_one_item_twice(disk_library):
     lib = Library(str(db))
     assert all(i.get("valence") is not None for i in lib.items())
     lib._close()
+
+
+def screen_lines(output: bytes, width: int) -> list[str]:
+    """What a terminal ``width`` columns wide shows after ``output``: enough of a VT100 for tqdm and ``^C``.
+
+    Printable characters wrap at the right margin as xterm does (the wrap waits for the next
+    character; a carriage return cancels it); ``ESC [ K`` erases to the end of the line,
+    ``ESC [ n A`` moves up; other escape sequences are ignored.
+    """
+    lines: list[list[str]] = [[]]
+    row = col = 0
+    pending = False
+    text = output.decode(errors="replace")
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\x1b" and text[i + 1:i + 2] == "[":
+            j = i + 2
+            while j < len(text) and not text[j].isalpha():
+                j += 1
+            arg, op = text[i + 2:j], text[j:j + 1]
+            if op == "K":
+                del lines[row][col:]
+            elif op == "A":
+                row = max(0, row - int(arg or 1))
+            pending = False
+            i = j + 1
+            continue
+        if ch == "\r":
+            col, pending = 0, False
+        elif ch == "\n":
+            row, pending = row + 1, False
+        elif ch >= " ":
+            if pending:
+                row, col, pending = row + 1, 0, False
+            while len(lines) <= row:
+                lines.append([])
+            line = lines[row]
+            line.extend(" " * (col + 1 - len(line)))
+            line[col] = ch
+            col += 1
+            if col == width:
+                col, pending = width - 1, True
+        while len(lines) <= row:
+            lines.append([])
+        i += 1
+    return ["".join(line).rstrip() for line in lines]
+
+
+def test_ctrl_c_on_a_terminal_leaves_one_progress_line(disk_library):
+    """Issue 28.11: the bar filled the terminal's width, so the ``^C`` echoed after it wrapped, and the
+    bar drawn again on the new line left the old one standing above it. The ``^C`` comes from the
+    terminal itself (the pseudo-terminal is the run's controlling terminal)."""
+    config, _ = disk_library
+    width = 100
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, width, 0, 0))
+
+    def controlling_terminal():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen([BEET, "-c", str(config), "emomucs"], stdin=slave, stdout=slave, stderr=slave,
+                            env=beet_env(), preexec_fn=controlling_terminal)
+    os.close(slave)
+    output, sent = b"", False
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            output += chunk
+            if not sent and b"0/4" in output:  # the first track pays for warm-up: seconds to spare
+                os.write(master, b"\x03")
+                sent = True
+        elif proc.poll() is not None:
+            break
+    proc.wait(timeout=60)
+    os.close(master)
+    assert sent and b"^C" in output, output
+    lines = screen_lines(output, width)
+    bars = [line for line in lines if "/4 [" in line]
+    assert len(bars) == 1, "\n".join(lines)
+    after = lines[lines.index(bars[0]) + 1]
+    assert after.startswith("emomucs: interrupted: finished tracks are stored"), "\n".join(lines)
+    assert not any("^C" in line or line.endswith("^") for line in lines), "\n".join(lines)

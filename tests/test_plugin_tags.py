@@ -20,7 +20,7 @@ from beets.library import Item
 from mutagen.id3 import TXXX
 from mutagen.mp4 import MP4FreeForm
 
-from beetsplug.emomucs.writing import write_tags
+from beetsplug.emomucs.writing import write_item_tags, write_tags
 from plugin_fixtures import FORMATS, env, make_track, read_tags  # noqa: F401
 
 VALUES = {"valence": 0.61234, "arousal": 0.2, "dominant_source": "bass", "mood": "calm",
@@ -127,7 +127,7 @@ def test_our_tag_replaces_any_case_variant(env, ext, writer):
     if writer == "beet write":
         env.run_command("write", "-f")
     else:
-        assert plugin.write_item_tags(item)
+        assert write_item_tags(plugin, item)
     assert list(named(all_tags(item.path), "VALENCE").values()) == ["0.612"]
 
 

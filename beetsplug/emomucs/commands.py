@@ -1,24 +1,63 @@
-"""The options of ``beet emomucs`` that show or import results instead of analysing.
+"""``beet emomucs``: its options, and which job each runs.
 
-``--explain``, ``--map``, ``--playlist`` and ``--from-results``: registered on
-the command's parser by :func:`add_options`, run by :func:`run` when given.
+:func:`subcommand` is the option table; :func:`dispatch` runs the analysis
+(:mod:`.analysis`) or, when one of ``--explain``, ``--map``, ``--playlist`` and
+``--from-results`` is given (:func:`add_options`), shows or imports results
+instead (:func:`run`).
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from functools import partial
 from optparse import OptionParser
 from typing import TYPE_CHECKING
 
 from beets import ui
 
-from .points import track_point
+from . import analysis
+from .errors import model_errors
+from .output import counted, no_match
+from .points import track_points
 
 if TYPE_CHECKING:
     from beets.library import Library
 
 #: How many unmatched paths and error records are listed without ``-v``.
 LIST_LIMIT = 10
+#: The names ``--map`` writes: a PNG picture, or the interactive page.
+MAP_EXTENSIONS = (".png", ".html", ".htm")
+
+
+def subcommand(plugin) -> ui.Subcommand:
+    """The ``emomucs`` subcommand with every option; its function is :func:`dispatch` for ``plugin``."""
+    cmd = ui.Subcommand("emomucs", help="analyse valence, arousal, mood and dominant source")
+    cmd.parser.usage += " [QUERY]"
+    cmd.parser.add_option("-f", "--force", action="store_true", default=None, help="re-analyse items that already have values (and failed ones)")
+    cmd.parser.add_option("-w", "--write", action="store_true", default=None, help="write tags to files")
+    cmd.parser.add_option("-W", "--nowrite", action="store_false", dest="write", help="do not write tags to files")
+    cmd.parser.add_option("-p", "--pretend", action="store_true", default=False, help="print what would be set (old -> new), change nothing")
+    cmd.parser.add_option("--device", default=None, help="auto, cpu, cuda or mps")
+    cmd.parser.add_option("-t", "--threads", type="int", default=None, help="decoding threads")
+    cmd.parser.add_option("-j", "--jobs", type="int", default=None, help="worker processes (default: the jobs option; 0: one per core)")
+    cmd.parser.add_option("-m", "--missing", action="store_true", default=False, help="list the items that would be analysed, analyse nothing")
+    cmd.parser.add_option("-c", "--count", action="store_true", default=False, help="count the items that would be analysed, analyse nothing")
+    add_options(cmd.parser)
+    cmd.func = partial(dispatch, plugin)
+    return cmd
+
+
+def dispatch(plugin, lib: Library, opts, args: list[str]) -> None:
+    """Run what the options ask for: a view or ingest option, else the analysis."""
+    check_combinations(opts)
+    if not wanted(opts):
+        analysis.command(plugin, lib, opts, args)
+        return
+    try:
+        run(plugin, lib, opts, args)
+    except model_errors() as exc:
+        raise ui.UserError(str(exc)) from None
 
 
 def add_options(parser: OptionParser) -> None:
@@ -54,13 +93,36 @@ def wanted(opts) -> bool:
     return bool(opts.explain or opts.map or opts.playlist or opts.from_results)
 
 
+def check_view_options(opts) -> None:
+    """Refuse a ``--map`` name or ``--playlist`` moods it cannot honour, before anything is read or written."""
+    if opts.map and not opts.map.lower().endswith(MAP_EXTENSIONS):
+        ext = os.path.splitext(opts.map)[1]
+        raise ui.UserError(f"{opts.map}: --map writes FILE.png (a picture) or FILE.html (an interactive page), "
+                           f"{f'not {ext}' if ext else 'give one of these extensions'}")
+    if opts.playlist:
+        from .points import mood_centre
+
+        if not (opts.from_mood and opts.to_mood):
+            raise ui.UserError("--playlist needs --from MOOD and --to MOOD (happy, tense, sad, calm)")
+        if opts.length < 1:
+            raise ui.UserError(f"-n must be at least 1, not {opts.length}")
+        try:
+            mood_centre(opts.from_mood), mood_centre(opts.to_mood)
+        except ValueError as exc:
+            raise ui.UserError(str(exc)) from None
+
+
 def run(plugin, lib: Library, opts, args: list[str]) -> None:
     """Run every view/ingest option given; raises ui.UserError with a one-line reason."""
+    check_view_options(opts)
     if opts.from_results:
         from_results(plugin, lib, opts, args)
     if not (opts.explain or opts.map or opts.playlist):
         return
-    points = [track_point(plugin, item) for item in lib.items(args)]
+    points = track_points(plugin, lib.items(args))
+    if not points:  # nothing to explain, draw or list: one line, no file written
+        plugin._log.info("{}", no_match(args))
+        return
     if opts.explain:
         from .explain import explain
 
@@ -79,10 +141,6 @@ def draw(plugin, lib: Library, points, opts, args: list[str]) -> None:
     from .moodmap import AlbumPoint
 
     page = opts.map.lower().endswith((".html", ".htm"))
-    if not page and not opts.map.lower().endswith(".png"):
-        raise ui.UserError(f"{opts.map}: --map writes FILE.png (a picture) or FILE.html (an interactive page)")
-    if page and not points:
-        raise ui.UserError("no track matches the query: no map page written")
     albums = None
     if opts.map_albums:
         fields = plugin.fields
@@ -101,21 +159,15 @@ def draw(plugin, lib: Library, points, opts, args: list[str]) -> None:
     except OSError as exc:
         raise ui.UserError(f"{opts.map}: cannot write the map ({exc.strerror or exc})") from None
     skipped = len(points) - drawn
-    plugin._log.info("{}: {} tracks{}{}", opts.map, drawn, f", {len(albums)} album means" if albums else "",
+    plugin._log.info("{}: {}{}{}", opts.map, counted(drawn, "track"),
+                     f", {counted(len(albums), 'album mean')}" if albums else "",
                      f" ({skipped} not analysed, left out)" if skipped else "")
 
 
 def playlist(points, opts) -> None:
     from .playlist import mood_path, write_m3u
 
-    if not (opts.from_mood and opts.to_mood):
-        raise ui.UserError("--playlist needs --from MOOD and --to MOOD (happy, tense, sad, calm)")
-    if opts.length < 1:
-        raise ui.UserError(f"-n must be at least 1, not {opts.length}")
-    try:
-        tracks = mood_path(points, opts.from_mood, opts.to_mood, opts.length)
-    except ValueError as exc:
-        raise ui.UserError(str(exc)) from None
+    tracks = mood_path(points, opts.from_mood, opts.to_mood, opts.length)  # options checked by check_view_options
     if not tracks:
         raise ui.UserError("no analysed track matches the query: nothing to put in the playlist")
     try:
@@ -124,8 +176,9 @@ def playlist(points, opts) -> None:
         raise ui.UserError(f"{opts.playlist}: cannot write the playlist ({exc.strerror or exc})") from None
     for t in tracks:
         ui.print_(f"{t.valence:.3f} {t.arousal:.3f}  {t.label}")
-    ui.print_(f"{opts.playlist}: {len(tracks)} tracks from {opts.from_mood} to {opts.to_mood}"
-              + (f" (only {len(tracks)} analysed tracks match)" if len(tracks) < opts.length else ""))
+    ui.print_(f"{opts.playlist}: {counted(len(tracks), 'track')} from {opts.from_mood} to {opts.to_mood}"
+              + (f" (only {len(tracks)} analysed {'track matches' if len(tracks) == 1 else 'tracks match'})"
+                 if len(tracks) < opts.length else ""))
 
 
 def from_results(plugin, lib: Library, opts, args: list[str]) -> None:
@@ -157,11 +210,6 @@ def from_results(plugin, lib: Library, opts, args: list[str]) -> None:
              len(report.invalid),
              f", {counted(report.repeated, 'repeated path')} (the later record wins)" if report.repeated else "",
              f", {counted(report.write_failures, 'tag write')} failed" if report.write_failures else "")
-
-
-def counted(n: int, noun: str) -> str:
-    """``n`` and ``noun``, plural unless ``n`` is 1: "1 error record", "2 error records"."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _listed(log, what: tuple[str, str], lines: list[str]) -> None:

@@ -5,15 +5,22 @@ No torch here: ``beet ls`` must start as fast as without the plugin.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from beets import util
 from beets.dbcore import types
 from beets.dbcore.query import NumericQuery
 from beets.ui import UserError
 
+from emomucs_core.constants import SOURCES
+
+from .labels import MIXED
+
 #: The two dimensions of the circumplex, both 0..1.
 DIMENSIONS = ("valence", "arousal")
+#: Database field names by default; keys are the keys of the ``fields:`` option.
+DEFAULT_FIELDS = {"valence": "valence", "arousal": "arousal", "dominant_source": "dominant_source", "mood": "mood",
+                  "warnings": "emomucs_warnings"}
 #: Flexible fields with fixed names.
 MODEL_FIELD = "emomucs_model"
 ERROR_FIELD = "emomucs_error"
@@ -184,3 +191,43 @@ def reset_type_cache() -> None:
     if isinstance(cache, dict):
         for model in (Item, Album):
             cache.pop((model, "_types"), None)
+
+
+def item_types(fields: dict[str, str]) -> dict[str, types.Type]:
+    """The item fields' types, under the configured field names ``fields``."""
+    valence, arousal = (emotion_float(fields[d], 0.0, 1.0) for d in DIMENSIONS)
+    return {
+        fields["valence"]: valence,
+        fields["arousal"]: arousal,
+        fields["dominant_source"]: ChoiceString(fields["dominant_source"], (*SOURCES, MIXED)),
+        fields["mood"]: DerivedString(fields["mood"], fields["valence"], fields["arousal"]),
+        fields["warnings"]: STRING,
+        MARGIN_FIELD: emotion_float(MARGIN_FIELD, 0.0, 2.0),
+        CONFIDENCE_FIELD: emotion_float(CONFIDENCE_FIELD, 0.0, 1.0),
+        MODEL_FIELD: STRING,
+        ERROR_FIELD: STRING,
+        PENDING_FIELD: COUNT,
+        **{source_field(s, d): emotion_float(source_field(s, d), -1.0, 1.0) for s in SOURCES for d in DIMENSIONS},
+    }
+
+
+def album_types(fields: dict[str, str]) -> dict[str, types.Type]:
+    """The album fields' types: the means of valence and arousal, and how many tracks they cover."""
+    valence, arousal = (emotion_float(fields[d], 0.0, 1.0) for d in DIMENSIONS)
+    return {fields["valence"]: valence, fields["arousal"]: arousal, ANALYSED_FIELD: COUNT}
+
+
+def own_value_getters(fields: dict[str, str]) -> dict[str, Callable[[Any], Any]]:
+    """Computed fields returning an object's own flexible valence and arousal (None without one).
+
+    Without them, beets shows an unanalysed track its album's mean (flexible-field
+    fallback), and ``$valence`` unexpanded for an album without a mean.
+    """
+    return {fields[d]: _own_value_getter(fields[d]) for d in DIMENSIONS}
+
+
+def _own_value_getter(field: str) -> Callable[[Any], Any]:
+    def getter(obj) -> Any:
+        return obj._values_flex.get(field)
+
+    return getter

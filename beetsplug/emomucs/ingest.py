@@ -20,7 +20,11 @@ from typing import Any
 
 from emomucs_core.constants import SOURCES
 
-from .fields import value_without_album
+from .albums import update_albums
+from .fields import DEFAULT_FIELDS, value_without_album
+from .output import result_line, track_name
+from .storing import apply
+from .writing import write_item_tags
 
 #: Records stored per database transaction.
 TRANSACTION_SIZE = 200
@@ -96,7 +100,7 @@ def ingest(
 ) -> IngestReport:
     """Store ``records`` into the matching ``items`` with ``plugin``'s own code; return what happened.
 
-    plugin : the EmoMucs plugin (its ``apply``, ``write_item_tags``, ``update_albums`` and model id).
+    plugin : the EmoMucs plugin (its field names, tag options and model id).
     items : the library items the records may update (the command's query).
     force : store results from another model id than the configured one.
     write : also write the file tags; pretend : print what would be stored, change nothing.
@@ -130,7 +134,7 @@ def ingest(
                         albums.add(by_path[key].album_id)
     finally:
         if not pretend:
-            plugin.update_albums(lib, albums)
+            update_albums(plugin, lib, albums)
     return report
 
 
@@ -138,15 +142,13 @@ def _store(plugin, item, prediction, report: IngestReport, *, write: bool, prete
     """Store one prediction into ``item`` (and its file's tags when ``write``), in a local run's order."""
     from beets import ui
 
-    from . import DEFAULT_FIELDS
-
     report.stored += 1
     if pretend:
         old = {key: value_without_album(item, plugin.fields[key]) for key in DEFAULT_FIELDS}
-        ui.print_(plugin.result_line(item, prediction, old))
+        ui.print_(result_line(plugin.fields, track_name(item), prediction, old))
         return
-    plugin.apply(item, prediction)
-    if write and not plugin.write_item_tags(item):
+    apply(plugin.fields, item, prediction)
+    if write and not write_item_tags(plugin, item):
         report.write_failures += 1
     item.store()  # after the file is whole, as a local run does
 

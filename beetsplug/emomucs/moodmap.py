@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .output import replace_atomically
+from .output import counted, replace_atomically
 from .labels import MOODS
 from .points import TrackPoint
 
@@ -113,7 +113,7 @@ def map_figure(points: list[TrackPoint], *, albums: list[AlbumPoint] | None = No
     if handles:
         fig.legend(handles=handles, title="dominant source", loc="upper left",
                    bbox_to_anchor=(AXES_RECT[0] + AXES_RECT[2] + 0.02, AXES_RECT[1] + AXES_RECT[3]), frameon=False)
-    ax.set_title(f"{len(analysed)} tracks on the valence/arousal plane")
+    ax.set_title(f"{counted(len(analysed), 'track')} on the valence/arousal plane")
     return fig
 
 

@@ -8,6 +8,7 @@ database themselves.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from emomucs_core.constants import SOURCES
 
 from . import labels
 from .fields import DIMENSIONS, ERROR_FIELD, source_field, value_without_album
+from .output import track_name, track_names
 
 if TYPE_CHECKING:
     from beets.library import Item
@@ -57,8 +59,18 @@ def mood_centre(name: str) -> tuple[float, float]:
     return QUADRANT_CENTRES[names[key]]
 
 
-def track_point(plugin, item: Item) -> TrackPoint:
-    """The values ``item`` holds itself (never its album's mean), under ``plugin``'s field names."""
+def track_points(plugin, items: Iterable[Item]) -> list[TrackPoint]:
+    """:func:`track_point` of each item, named as every line names them (:func:`output.track_names`)."""
+    items = list(items)
+    names = track_names(items)
+    return [track_point(plugin, item, names[item.id]) for item in items]
+
+
+def track_point(plugin, item: Item, label: str | None = None) -> TrackPoint:
+    """The values ``item`` holds itself (never its album's mean), under ``plugin``'s field names.
+
+    label : its name (default :func:`output.track_name`; :func:`track_points` tells copies apart).
+    """
     fields = plugin.fields
     contributions = {}
     for source in SOURCES:
@@ -66,7 +78,7 @@ def track_point(plugin, item: Item) -> TrackPoint:
         if all(isinstance(v, float) for v in values.values()):
             contributions[source] = values
     return TrackPoint(
-        label=f"{item.artist} - {item.title}" if item.artist else item.title or os.fsdecode(item.path),
+        label=label if label is not None else track_name(item),
         path=os.fsdecode(item.path),
         artist=item.artist or "",
         title=item.title or "",

@@ -20,9 +20,15 @@ from typing import Any
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
+from tqdm.utils import _screen_shape_wrapper
 
 #: Widest track description shown beside the bar (characters).
 TRACK_WIDTH = 48
+#: Columns the bar leaves free at the right margin: the ``^C`` a terminal echoes on Ctrl-C fits
+#: there instead of wrapping onto a new line (the bar redrawn there left the old one standing).
+ECHO_MARGIN = 2
+#: Back to the line's start and erase it (the bar and any ``^C`` echoed after it).
+CLEAR_LINE = "\r\x1b[K"
 
 
 class _WarmBar(tqdm):
@@ -34,6 +40,19 @@ class _WarmBar(tqdm):
 
     warm_n: int = 0
     warm_t: float | None = None
+
+    def __init__(self, *args: Any, file=None, **kwargs: Any):
+        screen = _screen_shape_wrapper()
+        if screen is None:
+            super().__init__(*args, file=file, dynamic_ncols=True, **kwargs)
+            return
+
+        def narrower(fp) -> tuple[int | None, int | None]:
+            cols, rows = screen(fp)
+            return (max(cols - ECHO_MARGIN, 10) if cols else cols), rows
+
+        super().__init__(*args, file=file, ncols=narrower(file)[0], **kwargs)
+        self.dynamic_ncols = narrower  # follows the terminal's width, as dynamic_ncols=True would
 
     @property
     def format_dict(self) -> dict[str, Any]:
@@ -64,14 +83,14 @@ class Progress:
             self._stack.enter_context(logging_redirect_tqdm(loggers=[logging.getLogger("beets")]))
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(interrupted=exc_type is KeyboardInterrupt)
 
     def begin(self) -> None:
         """Show the bar (nothing off a terminal)."""
         if self.live and self.bar is None:
-            self.bar = _WarmBar(total=self.total, desc=self.desc, unit="track", dynamic_ncols=True,
-                                smoothing=0, file=sys.stderr, leave=True)
+            self.bar = _WarmBar(total=self.total, desc=self.desc, unit="track", smoothing=0, file=sys.stderr,
+                                leave=True)
 
     def working_on(self, track: str | None) -> None:
         """Name the track in progress beside the bar."""
@@ -98,9 +117,12 @@ class Progress:
 
             ui.print_(line)
 
-    def close(self) -> None:
+    def close(self, *, interrupted: bool = False) -> None:
+        """Leave the bar as it stands, once. ``interrupted`` (Ctrl-C): first erase its line, ``^C`` and all."""
         if self.bar is not None:
             self.bar.set_postfix_str("", refresh=False)
+            if interrupted and not self.bar.disable:
+                self.bar.fp.write(CLEAR_LINE)
             self.bar.close()
             self.bar = None
         self._stack.close()

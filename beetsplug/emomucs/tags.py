@@ -87,6 +87,18 @@ def _mood_field() -> MediaField:
     )
 
 
+def tag_names(view) -> dict[str, str]:
+    """``{key: tag name}`` from the ``tags:`` option (a confuse view); empty when tags are off (``tags: no``)."""
+    raw = view.get()
+    if not raw:
+        return {}
+    if raw is True:
+        return dict(DEFAULT_TAGS)
+    # Key by key, so that naming one tag keeps the defaults of the others.
+    names = {key: view[key].get() for key in DEFAULT_TAGS}
+    return {key: str(name) for key, name in names.items() if name}
+
+
 def register_media_fields(tags: dict[str, str]) -> dict[str, str]:
     """Teach MediaFile the tags ``{key: tag name}`` and the mood tag; returns ``{key: attribute}``.
 

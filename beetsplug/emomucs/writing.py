@@ -6,6 +6,10 @@ the tags are written into a copy in the same folder, the copy is flushed to
 disk, and only then renamed over the original (``rename`` is atomic on POSIX).
 A run killed mid-write leaves its copy behind; the next write in that folder
 removes it (:func:`remove_stale_copies`).
+
+What goes into the tags is :func:`tag_values`: the plugin's stored results,
+written by :func:`write_item_tags` (``-w``, imports as-is) or added to beets'
+own writes (:func:`values_for_beets_write`).
 """
 
 from __future__ import annotations
@@ -14,14 +18,65 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from beets import config, util
 from mediafile import MediaFile
+
+from emomucs_core.printable import printable
+
+from . import labels
+from .errors import one_line
+from .fields import DIMENSIONS, ERROR_FIELD, MODEL_FIELD, value_without_album
+from .tags import MOOD_ATTR
+
+if TYPE_CHECKING:
+    from beets.library import Item
 
 #: Suffix of a copy being written (before the file's own extension).
 TMP_SUFFIX = ".emomucs-tmp"
 #: A copy of another file older than this (seconds) is left from a killed run: no write takes that long.
 STALE_SECONDS = 3600.0
+
+
+def tag_values(plugin, item: Item) -> dict[str, Any]:
+    """MediaFile attribute -> value for the item's stored results; None (delete the tag) for a value it lacks."""
+    fields = plugin.fields
+    v, a = (value_without_album(item, fields[d]) for d in DIMENSIONS)
+    whole = v is not None and a is not None  # what derives from them goes with either (`beet modify 'valence!'`)
+    values = {attr: value_without_album(item, fields[key] if key != "model" else MODEL_FIELD)
+              if whole or key in DIMENSIONS else None for key, attr in plugin.tag_attrs.items()}
+    if plugin.config["mood_tag"].get(bool):
+        values[MOOD_ATTR] = labels.mood(v, a) if whole else None  # from the values beside it, even before a store
+    return values
+
+
+def write_item_tags(plugin, item: Item) -> bool:
+    """Write only the plugin's tags to the item's file, safely; log and return False on failure."""
+    values = tag_values(plugin, item)
+    if all(v is None for v in values.values()):
+        return True
+    try:
+        write_tags(util.syspath(item.path), values, id3v23=config["id3v23"].get(bool))
+    except Exception as exc:  # mediafile wraps most errors; a permission error may come raw
+        plugin._log.error("{}: could not write tags ({})", printable(util.displayable_path(item.path)),
+                          one_line(exc))
+        return False
+    item.mtime = item.current_mtime()
+    return True
+
+
+def values_for_beets_write(plugin, item: Item) -> dict[str, Any]:
+    """What to add to a tag write beets does (``beet write``, imports, ``modify``): empty when none of ours.
+
+    Our tags that lack a value are deleted, unless the item holds nothing of ours (never
+    analysed: its file may carry another tool's VALENCE). After ``beet modify 'valence!'``
+    beets writes before it stores, so the model id still marks the item as ours.
+    """
+    ours = (*(plugin.fields[d] for d in DIMENSIONS), MODEL_FIELD, ERROR_FIELD)
+    if plugin.tags and any(value_without_album(item, f) is not None for f in ours):
+        return tag_values(plugin, item)
+    return {}
 
 
 def write_tags(path: str, values: dict[str, Any], *, id3v23: bool = False) -> None:
