@@ -301,6 +301,9 @@ def test_ctrl_c_on_a_terminal_leaves_one_progress_line(disk_library):
     def controlling_terminal():
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        # Ctrl-C live as on a user's terminal, even when the tests run with SIGINT ignored (a background
+        # job, as `nohup make test &`): an ignored SIGINT is inherited, and Python then leaves it ignored
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     proc = subprocess.Popen([BEET, "-c", str(config), "emomucs"], stdin=slave, stdout=slave, stderr=slave,
                             env=beet_env(), preexec_fn=controlling_terminal)
