@@ -130,45 +130,24 @@ def _nearest_free(x: float, y: float, width: float, height: float, frame: Box, h
     dy = np.maximum.reduce([spots[:, 1] - y, np.zeros(len(spots)), y - spots[:, 3]])
     spots = spots[np.argsort(np.hypot(dx, dy), kind="stable")]
     for start in range(0, len(spots), 512):  # nearest first, a block at a time
-        block = spots[start:start + 512, None, :]
-        free = ~((hard[None, :, 0] < block[..., 2] + MARGIN) & (block[..., 0] < hard[None, :, 2] + MARGIN)
-                 & (hard[None, :, 1] < block[..., 3] + MARGIN) & (block[..., 1] < hard[None, :, 3] + MARGIN)).any(axis=1)
+        block = spots[start:start + 512]
+        free = ~_hits(hard, block.T[:, :, None], MARGIN).any(axis=1)  # (spots, hard boxes) at once
         if free.any():
-            return tuple(float(v) for v in block[int(np.argmax(free)), 0])
+            return tuple(float(v) for v in block[int(np.argmax(free))])
     return None
 
 
 def _crossings(box: Box, line: Segment | None, boxes: Sequence[Box], lines: Sequence[Segment]) -> int:
     """How many of the earlier leader ``lines`` cross ``box``, and earlier labels and lines its own ``line`` crosses."""
-    count = sum(_crosses_box(other, box) for other in lines)
+    count = sum(bool(_line_hits(np.asarray([box], dtype=float), other)[0]) for other in lines)
     if line:
-        count += sum(_crosses_box(line, other) for other in boxes)
+        count += int(_line_hits(np.asarray(boxes, dtype=float).reshape(-1, 4), line).sum())
         count += sum(_crosses(line, other) for other in lines)
     return count
 
 
-def _crosses_box(line: Segment, box: Box) -> bool:
-    """Whether the segment ``line`` passes through ``box`` (Liang-Barsky clipping)."""
-    x0, y0, x1, y1 = line
-    dx, dy = x1 - x0, y1 - y0
-    low, high = 0.0, 1.0
-    for p, q in ((-dx, x0 - box[0]), (dx, box[2] - x0), (-dy, y0 - box[1]), (dy, box[3] - y0)):
-        if p == 0:
-            if q < 0:
-                return False
-            continue
-        t = q / p
-        if p < 0:
-            low = max(low, t)
-        else:
-            high = min(high, t)
-        if low > high:
-            return False
-    return True
-
-
 def _line_hits(boxes: np.ndarray, line: Segment) -> np.ndarray:
-    """Which rows of ``boxes`` the segment ``line`` passes through (:func:`_crosses_box` on every row)."""
+    """Which rows of ``boxes`` ``(n, 4)`` the segment ``line`` passes through (Liang-Barsky clipping)."""
     x0, y0, x1, y1 = line
     low, high = np.zeros(len(boxes)), np.ones(len(boxes))
     keep = np.ones(len(boxes), dtype=bool)
@@ -200,6 +179,7 @@ def _within(boxes: np.ndarray, x: float, y: float, reach: float) -> np.ndarray:
 
 
 def _hits(boxes: np.ndarray, box, margin: float = 0.0) -> np.ndarray:
-    """Which rows of ``boxes`` :func:`overlap <overlaps>` ``box``."""
+    """Which rows of ``boxes`` :func:`overlap <overlaps>` ``box`` (its four coordinates may be arrays that
+    broadcast against the rows, to test many boxes at once)."""
     return (boxes[:, 0] < box[2] + margin) & (box[0] < boxes[:, 2] + margin) \
         & (boxes[:, 1] < box[3] + margin) & (box[1] < boxes[:, 3] + margin)
